@@ -1,0 +1,1 @@
+"""Subcommands of the ``audiogan`` CLI, one module each (discovered by :mod:`audiogan.cli`)."""
