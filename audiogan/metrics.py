@@ -1,0 +1,422 @@
+"""Metric functions on mel feature sequences: Frechet distances, NDB, a small classifier, diversity.
+
+Everything here works on plain arrays in the engine's layout: a clip is ``(T, M)`` (frames, mel
+bins), a set of clips is a sequence of such arrays with varying ``T``. Nothing reads files or
+knows about runs; :mod:`audiogan.evaluate` does the orchestration. Linear algebra is float64
+numpy (no scipy, no scikit-learn), the classifier is a tiny torch MLP trained full-batch on CPU.
+
+Window vectors are the headline: a model that matches single frames but not how they follow
+each other (an i.i.d. frame model) scores well on the frame distance and badly on the window one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "PCA",
+    "ClipClassifier",
+    "WindowFD",
+    "clip_embeddings",
+    "diversity",
+    "frame_vectors",
+    "frechet_distance",
+    "frechet_from_stats",
+    "gaussian_frame_model",
+    "gaussian_stats",
+    "inception_score",
+    "kmeans",
+    "ndb",
+    "window_vectors",
+]
+
+
+# --------------------------------------------------------------------------- Frechet distance
+
+
+def gaussian_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(D,)`` and covariance ``(D, D)`` of the rows of ``x`` ``(N, D)``, in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"need an (N, D) array with N >= 2, got shape {x.shape}")
+    return x.mean(axis=0), np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
+
+
+def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a positive semi-definite matrix (negative round-off clipped)."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def frechet_from_stats(
+    mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray, eps: float = 1e-6
+) -> float:
+    """Frechet distance between N(mu1, cov1) and N(mu2, cov2).
+
+    ``||mu1 - mu2||^2 + tr(C1) + tr(C2) - 2 tr((C1 C2)^1/2)``. The trace term is computed as
+    ``sum sqrt(eig(C1^1/2 C2 C1^1/2))``: that matrix is symmetric PSD, so ``eigh`` is exact and
+    stable where a general ``sqrtm`` of the non-symmetric product turns complex or blows up on
+    near-singular covariances. ``eps`` is added to both diagonals (scaled by the mean variance)
+    so rank-deficient covariances (fewer samples than dimensions) stay well conditioned.
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    cov1, cov2 = np.atleast_2d(np.asarray(cov1, np.float64)), np.atleast_2d(np.asarray(cov2, np.float64))
+    if eps > 0:
+        scale = max(float(np.trace(cov1) + np.trace(cov2)) / (2 * cov1.shape[0]), 1e-12)
+        cov1 = cov1 + eps * scale * np.eye(cov1.shape[0])
+        cov2 = cov2 + eps * scale * np.eye(cov2.shape[0])
+    root1 = _sqrt_psd(cov1)
+    cross = np.linalg.eigvalsh(_sym(root1 @ cov2 @ root1))
+    trace_sqrt = float(np.sqrt(np.clip(cross, 0.0, None)).sum())
+    diff = mu1 - mu2
+    value = float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_sqrt)
+    return max(value, 0.0)  # round-off can leave -1e-12 for identical sets
+
+
+def _sym(matrix: np.ndarray) -> np.ndarray:
+    return (matrix + matrix.T) / 2
+
+
+def frechet_distance(x: np.ndarray, y: np.ndarray, eps: float = 1e-6) -> float:
+    """Frechet distance between Gaussian fits of the rows of ``x`` ``(N, D)`` and ``y`` ``(M, D)``."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"frechet_distance needs (N, D) and (M, D) arrays, got {x.shape} and {y.shape}")
+    return frechet_from_stats(*gaussian_stats(x), *gaussian_stats(y), eps=eps)
+
+
+# --------------------------------------------------------------------------- frames and windows
+
+
+def frame_vectors(sequences: Sequence[np.ndarray]) -> np.ndarray:
+    """All frames of all clips stacked: ``(sum T_i, M)`` float64."""
+    sequences = [np.asarray(s) for s in sequences]
+    if not sequences:
+        raise ValueError("no sequences given")
+    return np.concatenate(sequences, axis=0).astype(np.float64)
+
+
+def window_vectors(sequences: Sequence[np.ndarray], k: int = 8, hop: int = 1) -> np.ndarray:
+    """Every run of ``k`` consecutive frames (every ``hop`` frames) flattened: ``(N, k * M)`` float64.
+
+    Clips shorter than ``k`` frames contribute nothing.
+    """
+    if k < 1 or hop < 1:
+        raise ValueError(f"window k={k} and hop={hop} must be >= 1")
+    parts = []
+    n_mels = None
+    for seq in sequences:
+        seq = np.asarray(seq, dtype=np.float64)
+        n_mels = seq.shape[1]
+        if seq.shape[0] < k:
+            continue
+        # (T - k + 1, M, k) view -> (n, k, M) -> (n, k*M): frame-major, so a window reads in time order
+        view = np.lib.stride_tricks.sliding_window_view(seq, k, axis=0)[::hop]
+        parts.append(view.transpose(0, 2, 1).reshape(view.shape[0], -1))
+    if not parts:
+        return np.zeros((0, k * (n_mels or 0)))
+    return np.concatenate(parts, axis=0)
+
+
+class PCA:
+    """Principal components fitted on real data (numpy SVD) to shrink window vectors.
+
+    ``n_components`` is capped at ``min(N - 1, D)``; when it reaches ``D`` the transform is a
+    rotation and distances are unchanged.
+    """
+
+    def __init__(self, n_components: int = 64) -> None:
+        self.n_components = int(n_components)
+        self.mean: np.ndarray | None = None
+        self.components: np.ndarray | None = None  # (C, D)
+        self.explained_variance_ratio: np.ndarray | None = None
+
+    def fit(self, x: np.ndarray) -> "PCA":
+        """Fit on rows of ``x`` ``(N, D)``."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[0] < 2:
+            raise ValueError(f"PCA needs (N, D) with N >= 2, got {x.shape}")
+        self.mean = x.mean(axis=0)
+        _, singular, vt = np.linalg.svd(x - self.mean, full_matrices=False)
+        count = min(self.n_components, vt.shape[0], x.shape[1])
+        self.components = vt[:count]
+        variance = singular**2
+        self.explained_variance_ratio = variance[:count] / max(float(variance.sum()), 1e-300)
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Project rows of ``x`` ``(N, D)`` to ``(N, C)``."""
+        if self.components is None or self.mean is None:
+            raise RuntimeError("PCA.transform called before fit")
+        return (np.asarray(x, dtype=np.float64) - self.mean) @ self.components.T
+
+    def fit_transform(self, x: np.ndarray) -> np.ndarray:
+        """Fit on ``x`` and return its projection."""
+        return self.fit(x).transform(x)
+
+
+class WindowFD:
+    """Window (and frame) Frechet distance against a fixed real set, cheap enough to run in training.
+
+    Real statistics and the PCA are computed once; :meth:`score` only fits the generated set.
+    Sequences are ``(T, M)`` arrays in one common feature scale (the engine's normalised one).
+
+    >>> fd = WindowFD(real_clips, k=8, pca_dim=64)   # doctest: +SKIP
+    >>> fd.score(generated_clips)                     # doctest: +SKIP
+    """
+
+    def __init__(self, real_sequences: Sequence[np.ndarray], k: int = 8, pca_dim: int = 64, hop: int = 1) -> None:
+        self.k, self.hop = int(k), int(hop)
+        windows = window_vectors(real_sequences, self.k, self.hop)
+        if windows.shape[0] < 2:
+            raise ValueError(f"WindowFD needs real clips with at least {self.k + 1} frames in all")
+        # PCA only where it shrinks anything: below pca_dim the raw windows are kept exactly
+        self.pca = PCA(pca_dim).fit(windows) if windows.shape[1] > pca_dim else None
+        reduced = self.pca.transform(windows) if self.pca is not None else windows
+        self.window_stats = gaussian_stats(reduced)
+        self.frame_stats = gaussian_stats(frame_vectors(real_sequences))
+
+    def project(self, sequences: Sequence[np.ndarray]) -> np.ndarray:
+        """Window vectors of ``sequences`` in the real data's PCA space ``(N, C)``."""
+        windows = window_vectors(sequences, self.k, self.hop)
+        return self.pca.transform(windows) if self.pca is not None and len(windows) else windows
+
+    def score(self, generated_sequences: Sequence[np.ndarray]) -> float:
+        """Window Frechet distance of ``generated_sequences`` to the real set (lower is better)."""
+        reduced = self.project(generated_sequences)
+        if reduced.shape[0] < 2:
+            raise ValueError(f"generated clips too short for windows of {self.k} frames")
+        return frechet_from_stats(*self.window_stats, *gaussian_stats(reduced))
+
+    def scores(self, generated_sequences: Sequence[np.ndarray]) -> dict[str, float]:
+        """``{"frame_fd": ..., "window_fd": ...}`` for ``generated_sequences``."""
+        frame = frechet_from_stats(*self.frame_stats, *gaussian_stats(frame_vectors(generated_sequences)))
+        return {"frame_fd": frame, "window_fd": self.score(generated_sequences)}
+
+
+# --------------------------------------------------------------------------- NDB
+
+
+def kmeans(
+    x: np.ndarray, n_clusters: int, seed: int = 0, n_init: int = 3, max_iter: int = 100
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd's k-means with k-means++ seeding; returns ``(centroids (K, D), labels (N,))``.
+
+    The best of ``n_init`` seeded runs by inertia; empty clusters are re-seeded on the point
+    farthest from its centroid.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if n_clusters < 1 or x.shape[0] < n_clusters:
+        raise ValueError(f"k-means needs at least {n_clusters} points, got {x.shape[0]}")
+    rng = np.random.default_rng(seed)
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for _ in range(n_init):
+        centroids = x[[rng.integers(x.shape[0])]]
+        for _ in range(1, n_clusters):  # k-means++: next centre with probability ~ squared distance
+            d2 = _sq_dists(x, centroids).min(axis=1)
+            total = d2.sum()
+            index = rng.choice(x.shape[0], p=d2 / total) if total > 0 else rng.integers(x.shape[0])
+            centroids = np.vstack([centroids, x[index]])
+        labels = np.full(x.shape[0], -1)
+        for _ in range(max_iter):
+            dists = _sq_dists(x, centroids)
+            new_labels = dists.argmin(axis=1)
+            if np.array_equal(new_labels, labels):
+                break
+            labels = new_labels
+            for c in range(n_clusters):
+                members = labels == c
+                if members.any():
+                    centroids[c] = x[members].mean(axis=0)
+                else:
+                    far = dists[np.arange(x.shape[0]), labels].argmax()
+                    centroids[c], labels[far] = x[far], c
+        inertia = float(_sq_dists(x, centroids)[np.arange(x.shape[0]), labels].sum())
+        if best is None or inertia < best[0]:
+            best = (inertia, centroids.copy(), labels.copy())
+    assert best is not None
+    return best[1], best[2]
+
+
+def _sq_dists(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances ``(N, K)`` without forming ``(N, K, D)``."""
+    d2 = (x * x).sum(1)[:, None] - 2 * x @ centroids.T + (centroids * centroids).sum(1)[None, :]
+    return np.clip(d2, 0.0, None)
+
+
+@dataclasses.dataclass
+class NDBResult:
+    """Outcome of :func:`ndb`: number of different bins, its fraction, JS divergence, proportions."""
+
+    ndb: int  # bins whose proportions differ significantly
+    bins: int  # K
+    js: float  # Jensen-Shannon divergence of the bin proportions (natural log, in [0, ln 2])
+    real_proportions: list[float]
+    generated_proportions: list[float]
+
+    @property
+    def ndb_k(self) -> float:
+        """NDB / K: the fraction of statistically different bins."""
+        return self.ndb / self.bins
+
+
+def ndb(
+    real: np.ndarray,
+    generated: np.ndarray,
+    bins: int = 20,
+    alpha: float = 0.05,
+    seed: int = 0,
+    centroids: np.ndarray | None = None,
+) -> NDBResult:
+    """Number of statistically different bins (Richardson & Weiss, 2018).
+
+    k-means on the real vectors ``(N, D)`` defines ``bins`` cells (or pass ``centroids`` to
+    reuse them); every generated vector ``(M, D)`` goes to its nearest centre; each bin's real
+    and generated proportions meet a two-sided two-proportion z-test at ``alpha``. A dropped
+    mode leaves a bin with a generated proportion near zero and counts as different.
+    """
+    from statistics import NormalDist
+
+    real, generated = np.asarray(real, np.float64), np.asarray(generated, np.float64)
+    if centroids is None:
+        centroids, _ = kmeans(real, bins, seed=seed)
+    bins = centroids.shape[0]
+    real_counts = np.bincount(_sq_dists(real, centroids).argmin(1), minlength=bins)
+    gen_counts = np.bincount(_sq_dists(generated, centroids).argmin(1), minlength=bins)
+    n1, n2 = real_counts.sum(), gen_counts.sum()
+    p1, p2 = real_counts / n1, gen_counts / n2
+    pooled = (real_counts + gen_counts) / (n1 + n2)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    z = np.abs(p1 - p2) / np.where(se > 0, se, np.inf)
+    critical = NormalDist().inv_cdf(1 - alpha / 2)
+    different = int((z > critical).sum())
+    return NDBResult(different, bins, _js(p1, p2), p1.tolist(), p2.tolist())
+
+
+def _js(p: np.ndarray, q: np.ndarray) -> float:
+    mid = (p + q) / 2
+
+    def kl(a: np.ndarray, b: np.ndarray) -> float:
+        mask = a > 0
+        return float((a[mask] * np.log(a[mask] / b[mask])).sum())
+
+    return 0.5 * kl(p, mid) + 0.5 * kl(q, mid)
+
+
+# --------------------------------------------------------------------------- clip embeddings, classifier
+
+
+def clip_embeddings(sequences: Sequence[np.ndarray], segments: int = 4) -> np.ndarray:
+    """Fixed-size clip descriptors ``(N, (2 + segments) * M)``: mean, std, and the mean of each of
+    ``segments`` equal time slices (coarse temporal shape, independent of clip length)."""
+    rows = []
+    for seq in sequences:
+        seq = np.asarray(seq, dtype=np.float64)
+        slices = np.array_split(seq, segments, axis=0)
+        # a clip shorter than `segments` frames leaves empty slices: repeat the whole-clip mean
+        means = [s.mean(0) if len(s) else seq.mean(0) for s in slices]
+        rows.append(np.concatenate([seq.mean(0), seq.std(0), *means]))
+    return np.stack(rows) if rows else np.zeros((0, 0))
+
+
+def diversity(embeddings: np.ndarray, max_pairs: int = 200_000, seed: int = 0) -> float:
+    """Mean Euclidean distance between distinct pairs of rows (a random subset of pairs when many).
+
+    Mode collapse shows as a generated diversity well below the real data's.
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    n = x.shape[0]
+    if n < 2:
+        return float("nan")
+    i, j = np.triu_indices(n, k=1)
+    if i.size > max_pairs:
+        pick = np.random.default_rng(seed).choice(i.size, max_pairs, replace=False)
+        i, j = i[pick], j[pick]
+    return float(np.sqrt(((x[i] - x[j]) ** 2).sum(1)).mean())
+
+
+class ClipClassifier:
+    """A small MLP on :func:`clip_embeddings`, trained full-batch with Adam on CPU in seconds.
+
+    Inputs are standardised with the training set's statistics, which also serve as the common
+    scale of :func:`diversity` (so every set is measured with the same ruler).
+    """
+
+    def __init__(self, num_classes: int, hidden: int = 128, steps: int = 300, lr: float = 3e-3,
+                 weight_decay: float = 1e-3, seed: int = 0) -> None:
+        self.num_classes, self.hidden, self.steps = int(num_classes), int(hidden), int(steps)
+        self.lr, self.weight_decay, self.seed = lr, weight_decay, seed
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+        self.model: nn.Module | None = None
+
+    def standardise(self, embeddings: np.ndarray) -> np.ndarray:
+        """Embeddings in the training set's standard scale."""
+        if self.mean is None or self.std is None:
+            raise RuntimeError("ClipClassifier used before fit")
+        return (np.asarray(embeddings, np.float64) - self.mean) / self.std
+
+    def fit(self, embeddings: np.ndarray, labels: np.ndarray) -> "ClipClassifier":
+        """Train on ``(N, D)`` embeddings with int labels ``(N,)`` in ``[0, num_classes)``."""
+        x = np.asarray(embeddings, np.float64)
+        y = np.asarray(labels, np.int64)
+        self.mean, self.std = x.mean(0), x.std(0) + 1e-6
+        generator = torch.Generator().manual_seed(self.seed)
+        model = nn.Sequential(nn.Linear(x.shape[1], self.hidden), nn.GELU(), nn.Linear(self.hidden, self.num_classes))
+        with torch.no_grad():  # seeded init independent of the global torch RNG
+            for param in model.parameters():
+                bound = 1.0 / np.sqrt(param.shape[-1])
+                param.copy_(torch.empty_like(param).uniform_(-bound, bound, generator=generator))
+        inputs = torch.as_tensor(self.standardise(x), dtype=torch.float32)
+        targets = torch.as_tensor(y)
+        optimiser = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        for _ in range(self.steps):
+            # dropout (p=0.2) with masks from our own generator, so training is reproducible
+            hidden = model[1](model[0](inputs))
+            keep = (torch.rand(hidden.shape, generator=generator) > 0.2).float() / 0.8
+            loss = nn.functional.cross_entropy(model[2](hidden * keep), targets)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        self.model = model.eval()
+        return self
+
+    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(N, num_classes)``."""
+        if self.model is None:
+            raise RuntimeError("ClipClassifier used before fit")
+        with torch.no_grad():
+            logits = self.model(torch.as_tensor(self.standardise(embeddings), dtype=torch.float32))
+        return torch.softmax(logits, dim=-1).double().numpy()
+
+    def accuracy(self, embeddings: np.ndarray, labels: np.ndarray) -> float:
+        """Fraction of ``embeddings`` classified as ``labels``."""
+        return float((self.predict_proba(embeddings).argmax(1) == np.asarray(labels)).mean())
+
+
+def inception_score(probabilities: np.ndarray) -> float:
+    """``exp(E_x KL(p(y|x) || p(y)))`` from class probabilities ``(N, C)``; 1 = no information, C = best."""
+    p = np.clip(np.asarray(probabilities, np.float64), 1e-12, 1.0)
+    marginal = p.mean(0, keepdims=True)
+    return float(np.exp((p * (np.log(p) - np.log(marginal))).sum(1).mean()))
+
+
+# --------------------------------------------------------------------------- reference model
+
+
+def gaussian_frame_model(
+    real_sequences: Sequence[np.ndarray], lengths: Sequence[int], seed: int = 0
+) -> list[np.ndarray]:
+    """Sequences of the given ``lengths`` whose frames are drawn i.i.d. from N(mean, cov) of the
+    real frames: right spectral colour, no temporal structure (the reference a GAN must beat)."""
+    mean, cov = gaussian_stats(frame_vectors(real_sequences))
+    rng = np.random.default_rng(seed)
+    root = _sqrt_psd(cov)
+    return [
+        (mean + rng.standard_normal((int(n), mean.shape[0])) @ root).astype(np.float32) for n in lengths
+    ]
