@@ -1,0 +1,163 @@
+"""Checkpoints: atomic save, safe load (``weights_only=True``), and the inference generator file.
+
+Every file holds tensors and plain containers only (dict, list, tuple, str, int, float, bool,
+None) with a ``"format"`` tag: ``audiogan-checkpoint`` (full training state), ``audiogan-generator``
+(``generator.pt``: EMA weights, configs, class names) and ``audiogan-vocoder``. A file that needs
+pickle code to load is refused, never executed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from . import __version__
+from .config import FeatureConfig
+from .errors import AudioganError, CheckpointError
+from .fileio import atomic_write
+
+FORMAT_VERSION = 1
+KINDS = ("checkpoint", "generator", "vocoder")
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _check_plain(obj: Any, where: str) -> None:
+    # Refuse at save time what weights_only loading would refuse later: fail loudly, early.
+    if isinstance(obj, torch.Tensor) or isinstance(obj, _PLAIN):
+        return
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"checkpoint key {where}[{key!r}] must be str or int")
+            _check_plain(value, f"{where}[{key!r}]")
+        return
+    if isinstance(obj, (list, tuple)):
+        for index, value in enumerate(obj):
+            _check_plain(value, f"{where}[{index}]")
+        return
+    raise TypeError(f"checkpoint value {where} has type {type(obj).__name__}; only tensors and plain containers")
+
+
+def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
+    """Write ``obj`` (tensors and plain containers only) to ``path`` atomically; return the path."""
+    _check_plain(obj, "checkpoint")
+    path = Path(path)
+    with atomic_write(path, "wb") as handle:
+        torch.save(obj, handle)
+    return path
+
+
+def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]:
+    """Load an audiogan file safely onto the CPU.
+
+    :param kind: ``"checkpoint"``, ``"generator"`` or ``"vocoder"`` to insist on that format.
+    :raises CheckpointError: missing, truncated, not an audiogan file, needing pickle code, or the
+        wrong kind; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+            raise CheckpointError(
+                f"{path}: refused: the file needs pickle code to load (tampered or not an audiogan file)"
+            ) from None
+        raise CheckpointError(f"{path}: corrupt checkpoint ({first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first[:160]})") from None
+    if not isinstance(obj, dict) or not str(obj.get("format", "")).startswith("audiogan-"):
+        raise CheckpointError(f"{path}: not an audiogan checkpoint (no 'format' tag)")
+    if kind is not None and obj["format"] != f"audiogan-{kind}":
+        raise CheckpointError(f"{path}: expected an audiogan-{kind} file, found {obj['format']}")
+    version = obj.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format_version {version!r} is newer than this audiogan understands")
+    return obj
+
+
+def component_record(registry: Any, kind: str, name: str, module: nn.Module) -> dict[str, Any]:
+    """The plain-dict description of a built component: name, providing plugin, version, config, weights."""
+    info = registry.info(kind, name)
+    config = module.config
+    return {
+        "name": name,
+        "plugin": str(info.plugin),
+        "plugin_version": str(info.version or ""),
+        "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config or {}),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in module.state_dict().items()},
+    }
+
+
+def generator_file(
+    registry: Any, name: str, module: nn.Module, feature_config: FeatureConfig, class_names: list[str], step: int
+) -> dict[str, Any]:
+    """The ``generator.pt`` payload (see the run-folder contract)."""
+    return {
+        "format": "audiogan-generator",
+        "format_version": FORMAT_VERSION,
+        "audiogan_version": __version__,
+        "generator": component_record(registry, "generator", name, module),
+        "feature_config": feature_config.to_dict(),
+        "class_names": list(class_names),
+        "step": int(step),
+    }
+
+
+@dataclasses.dataclass
+class LoadedGenerator:
+    """A generator rebuilt from ``generator.pt``, in eval mode, with what generation needs."""
+
+    model: nn.Module
+    feature_config: FeatureConfig
+    class_names: list[str]
+    meta: dict[str, Any]
+
+
+def build_component(registry: Any, kind: str, record: Mapping[str, Any], feature_config: FeatureConfig,
+                    num_classes: int, path: Path) -> nn.Module:
+    """Rebuild a component from its record and load its weights; mismatches are CheckpointErrors."""
+    try:
+        module = registry.build(kind, record["name"], record["config"], feature_config, num_classes)
+    except KeyError as exc:
+        raise CheckpointError(f"{path}: {kind} record lacks {exc}") from None
+    except AudioganError as exc:
+        raise CheckpointError(f"{path}: cannot rebuild {kind} {record.get('name')!r}: {exc}") from None
+    try:
+        module.load_state_dict(record["state_dict"])
+    except (RuntimeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: {kind} weights do not match {record['name']!r}: {first[:200]}") from None
+    return module
+
+
+def load_generator(path: str | Path, registry: Any = None, device: str | torch.device = "cpu") -> LoadedGenerator:
+    """Load ``generator.pt`` (or a run folder holding one) into an eval-mode model on ``device``."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "generator.pt"
+    data = load_checkpoint(path, kind="generator")
+    if registry is None:
+        from .plugins import get_registry
+
+        registry = get_registry()
+    try:
+        feature_config = FeatureConfig.from_dict(data["feature_config"])
+        class_names = [str(c) for c in data["class_names"]]
+        record = data["generator"]
+    except (KeyError, TypeError, AudioganError) as exc:
+        raise CheckpointError(f"{path}: malformed generator file: {exc}") from None
+    model = build_component(registry, "generator", record, feature_config, len(class_names), path)
+    model.to(device).eval()
+    meta = {k: v for k, v in data.items() if k not in ("generator", "feature_config", "class_names")}
+    meta.update({k: record.get(k) for k in ("name", "plugin", "plugin_version", "config")})
+    return LoadedGenerator(model=model, feature_config=feature_config, class_names=class_names, meta=meta)
