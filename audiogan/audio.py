@@ -1,0 +1,159 @@
+"""Decoding and writing audio files: soundfile in, mono float32 out, torchaudio resampling.
+
+Every format the installed libsndfile reads is accepted (WAV in all its sample formats including
+WAVE_FORMAT_EXTENSIBLE, FLAC, OGG/Vorbis, AIFF, and MP3 where libsndfile >= 1.1 was built with it).
+Failures are :class:`AudioFileError` (a :class:`~audiogan.errors.DataError`) whose ``reason`` is a
+short category used to group skipped files in reports.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+from .errors import DataError
+from .fileio import atomic_path
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "AudioFileError",
+    "decode",
+    "load_audio",
+    "resample",
+    "write_audio",
+]
+
+# File name endings treated as audio by folder scans (lower case). Anything libsndfile can read
+# is decoded regardless of its name; this list only decides which files a scan looks at.
+AUDIO_EXTENSIONS: tuple[str, ...] = (
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64",
+)
+
+# Skip reasons (stable strings: reports group by them and tests match them).
+REASON_EMPTY = "zero bytes"
+REASON_NOT_AUDIO = "not an audio file"
+REASON_UNREADABLE = "unreadable or corrupt"
+REASON_NO_FRAMES = "no audio frames"
+REASON_NON_FINITE = "non-finite samples"
+
+# Leading bytes of the containers libsndfile reads; a file that matches none is "not audio"
+# rather than "corrupt", which tells the user it is a misnamed file, not a damaged recording.
+_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM", b".snd", b"caff", b"ID3", b"riff", b"BW64")
+
+
+class AudioFileError(DataError):
+    """A file that cannot be used as audio; ``reason`` is one of the REASON_* categories."""
+
+    def __init__(self, path: str | os.PathLike, reason: str, detail: str = "") -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+def _looks_like_audio(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return True  # cannot tell; let the caller report it as unreadable
+    if head.startswith(_MAGIC):
+        return True
+    # Raw MPEG audio frames start with an 11-bit sync word.
+    return len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0
+
+
+def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read ``path`` as mono float32 at its own rate: ``(samples (S,), sample_rate)``.
+
+    Multichannel audio is mixed down by averaging channels.
+
+    :raises AudioFileError: zero-length, non-audio, corrupt, empty or non-finite files.
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise AudioFileError(path, REASON_EMPTY)
+    except OSError as exc:
+        raise AudioFileError(path, REASON_UNREADABLE, exc.strerror or str(exc)) from None
+    try:
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError, EOFError) as exc:
+        reason = REASON_UNREADABLE if _looks_like_audio(path) else REASON_NOT_AUDIO
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioFileError(path, reason, detail) from None
+    if data.shape[0] == 0:
+        raise AudioFileError(path, REASON_NO_FRAMES)
+    mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+    if not np.isfinite(mono).all():
+        raise AudioFileError(path, REASON_NON_FINITE)
+    return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
+
+
+_RESAMPLERS: dict[tuple[int, int], torchaudio.transforms.Resample] = {}
+_RESAMPLERS_LOCK = threading.Lock()
+
+
+def resample(audio: np.ndarray | torch.Tensor, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Resample mono float32 audio with torchaudio's windowed-sinc filter (kernel cached per rate pair)."""
+    if orig_rate == new_rate:
+        return np.asarray(audio, dtype=np.float32)
+    key = (int(orig_rate), int(new_rate))
+    with _RESAMPLERS_LOCK:
+        module = _RESAMPLERS.get(key)
+        if module is None:
+            module = _RESAMPLERS[key] = torchaudio.transforms.Resample(*key)
+    tensor = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+    with torch.inference_mode():
+        out = module(tensor)
+    return out.numpy().astype(np.float32, copy=False)
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> np.ndarray:
+    """Load ``path`` as mono float32 ``(S,)``, resampled to ``sample_rate`` when given.
+
+    :raises AudioFileError: (a DataError) naming the file when it cannot be used.
+    """
+    audio, rate = decode(path)
+    if sample_rate is not None and sample_rate != rate:
+        audio = resample(audio, rate, int(sample_rate))
+    return audio
+
+
+_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG"}
+
+
+def write_audio(
+    path: str | os.PathLike,
+    audio: np.ndarray | torch.Tensor,
+    sample_rate: int,
+    format: str = "wav",
+    subtype: str = "PCM_16",
+) -> Path:
+    """Write mono (S,) or multichannel (S, C) audio atomically; samples are clipped to [-1, 1].
+
+    :param format: ``"wav"`` (default), ``"flac"`` or ``"ogg"``.
+    :param subtype: soundfile subtype: ``"PCM_16"`` (default), ``"PCM_24"``, ``"FLOAT"``, ``"VORBIS"``...
+    :return: the written path.
+    :raises DataError: naming the file for an unknown format/subtype or an I/O failure.
+    """
+    path = Path(path)
+    fmt = _FORMATS.get(format.lower())
+    if fmt is None:
+        raise DataError(f"{path}: unknown audio format {format!r}; choose one of {', '.join(_FORMATS)}")
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().cpu().numpy()
+    data = np.clip(np.nan_to_num(np.asarray(audio, dtype=np.float32)), -1.0, 1.0)
+    if not sf.check_format(fmt, subtype):
+        raise DataError(f"{path}: subtype {subtype!r} cannot be written as {fmt}")
+    try:
+        with atomic_path(path) as tmp:
+            sf.write(tmp, data, int(sample_rate), subtype=subtype, format=fmt)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise DataError(f"{path}: cannot write audio: {exc}") from None
+    return path

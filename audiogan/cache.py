@@ -1,0 +1,397 @@
+"""Folder scanning and the on-disk feature cache (one contiguous float32 array + a JSON manifest).
+
+Layout of a cache folder (``<root>/.audiogan-cache/<layout_key>/`` by default)::
+
+    manifest.json            written last, atomically: the only thing that makes a build count
+    features-<token>.f32     raw log-mel frames of every decodable file, (total_frames, n_mels)
+
+The manifest maps each file's relative path, size and mtime_ns to its rows in the array (or to
+the reason it could not be decoded, so broken files are not re-read on every run). A build writes
+a new array under a temporary name, renames it, then replaces the manifest; an interrupted build
+therefore leaves the previous complete cache (or none) in force, never a half-written one.
+Unchanged files are copied from the previous array instead of being decoded again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import sys
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import audio
+from .config import FeatureConfig
+from .errors import DataError
+from .fileio import write_text_atomic
+
+MANIFEST = "manifest.json"
+CACHE_FORMAT = "audiogan-feature-cache"
+CACHE_VERSION = 1
+DEFAULT_CACHE_NAME = ".audiogan-cache"
+
+REASON_OUTSIDE = "symlink leads outside the folder"
+REASON_UNLABELLED = "in the root of a folder with class subfolders (no label)"
+REASON_TOO_SHORT = "shorter than min_seconds"
+
+
+@dataclasses.dataclass
+class Candidate:
+    """An audio-named file found by a scan: relative POSIX path, its class name, size and mtime."""
+
+    rel: str
+    label: str | None
+    size: int
+    mtime_ns: int
+
+
+@dataclasses.dataclass
+class Scan:
+    """What a folder scan found: candidates in sorted order and files skipped before decoding."""
+
+    root: Path
+    candidates: list[Candidate]
+    skipped: list[tuple[str, str]]
+    labelled: bool
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def scan_folder(root: str | os.PathLike) -> Scan:
+    """Recursively list audio-named files under ``root`` in a stable (sorted) order.
+
+    Hidden files and folders (leading dot) are ignored; symlinks are followed only while they
+    stay inside ``root`` (each real folder is visited once, so symlink loops end). When any file
+    sits in a first-level subfolder, the subfolder names are class labels and files directly in
+    ``root`` are skipped as unlabelled; otherwise every file is unlabelled.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data folder not found: {root}")
+    real_root = os.path.realpath(root)
+    found: list[tuple[str, os.DirEntry]] = []
+    skipped: list[tuple[str, str]] = []
+    visited = {real_root}
+    stack = [(str(root), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            skipped.append((prefix or ".", f"{audio.REASON_UNREADABLE} ({exc.strerror})"))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = prefix + entry.name
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if not _inside(target, real_root):
+                    skipped.append((rel, REASON_OUTSIDE))
+                    continue
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                real = os.path.realpath(entry.path)
+                if real in visited:  # symlink loop or a second link to the same folder
+                    continue
+                visited.add(real)
+                stack.append((entry.path, rel + "/"))
+            elif os.path.splitext(entry.name)[1].lower() in audio.AUDIO_EXTENSIONS:
+                found.append((rel, entry))
+    found.sort(key=lambda item: item[0])
+    labelled = any("/" in rel for rel, _ in found)
+    candidates = []
+    for rel, entry in found:
+        label = rel.split("/", 1)[0] if "/" in rel else None
+        if labelled and label is None:
+            skipped.append((rel, REASON_UNLABELLED))
+            continue
+        try:
+            st = entry.stat()  # follows symlinks (already checked to stay inside root)
+        except OSError:
+            skipped.append((rel, audio.REASON_UNREADABLE))
+            continue
+        candidates.append(Candidate(rel, label, st.st_size, st.st_mtime_ns))
+    skipped.sort()
+    return Scan(root, candidates, skipped, labelled)
+
+
+# ----------------------------------------------------------------------------- decoding workers
+
+_FRONT_ENDS: dict[str, Any] = {}
+
+
+def _front_end(fc: FeatureConfig) -> Any:
+    from .features import MelFrontEnd
+
+    key = fc.layout_key()
+    if key not in _FRONT_ENDS:
+        _FRONT_ENDS[key] = MelFrontEnd(fc)
+    return _FRONT_ENDS[key]
+
+
+def extract(path: str | os.PathLike, fc: FeatureConfig) -> tuple[np.ndarray | None, float, str | None]:
+    """Decode one file to raw log-mel ``(T, M)`` float32: ``(frames, seconds, None)`` or ``(None, 0, reason)``."""
+    import torch
+
+    try:
+        samples, rate = audio.decode(path)
+        seconds = samples.shape[0] / rate
+        samples = audio.resample(samples, rate, fc.sample_rate)
+        with torch.inference_mode():
+            frames = _front_end(fc).log_mel(torch.from_numpy(samples))[0].numpy()
+        return np.ascontiguousarray(frames, dtype=np.float32), seconds, None
+    except audio.AudioFileError as exc:
+        return None, 0.0, exc.reason
+    except Exception as exc:  # a bad file must never stop a scan; report what happened
+        return None, 0.0, f"{audio.REASON_UNREADABLE} ({type(exc).__name__})"
+
+
+def _extract_chunk(root: str, rels: list[str], fc_dict: dict[str, Any]) -> list[tuple[str, Any, float, str | None]]:
+    import torch
+
+    torch.set_num_threads(1)  # one core per worker process; the pool is the parallelism
+    fc = FeatureConfig.from_dict(fc_dict)
+    return [(rel, *extract(os.path.join(root, rel), fc)) for rel in rels]
+
+
+def _extract_all(root: Path, rels: list[str], fc: FeatureConfig, workers: int) -> Iterable[list[tuple]]:
+    """Yield chunks of extraction results; in parallel worker processes when worth it."""
+    chunk = max(8, min(64, len(rels) // (workers * 8) + 1))
+    chunks = [rels[i : i + chunk] for i in range(0, len(rels), chunk)]
+    fc_dict = fc.to_dict()
+    if workers <= 1 or len(chunks) <= 1:
+        for part in chunks:
+            yield _extract_chunk(str(root), part, fc_dict)
+        return
+    # fork is fast (no re-import of torch) and safe here: workers only run single-threaded CPU ops.
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    context = multiprocessing.get_context(method)
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_extract_chunk, str(root), part, fc_dict) for part in chunks]
+        try:
+            for future in cf.as_completed(futures):
+                yield future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+# ----------------------------------------------------------------------------- the cache itself
+
+
+@dataclasses.dataclass
+class CacheIndex:
+    """A validated, complete cache: the manifest plus the memory-mapped array."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    data: np.ndarray  # (total_frames, n_mels) float32, read-only memory map
+    decoded: int = 0  # files decoded by the build that produced this index (0 on a cache hit)
+    reused: int = 0  # files whose features were carried over from the previous cache
+
+    @property
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """Per-file records keyed by relative path."""
+        return self.manifest["entries"]
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the cache on disk (array + manifest)."""
+        total = 0
+        for name in (MANIFEST, self.manifest["data"]):
+            try:
+                total += (self.folder / name).stat().st_size
+            except OSError:
+                pass
+        return total
+
+
+def cache_folder(root: str | os.PathLike, fc: FeatureConfig, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where the cache for ``root`` under ``fc``'s layout lives.
+
+    Default ``<root>/.audiogan-cache/<layout_key>``; with ``cache_dir`` the folder name also
+    carries a hash of the data folder's real path, so one cache_dir can serve several corpora.
+    """
+    if cache_dir is None:
+        return Path(root) / DEFAULT_CACHE_NAME / fc.layout_key()
+    digest = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:8]
+    return Path(cache_dir) / f"{fc.layout_key()}-{digest}"
+
+
+def _layout(fc: FeatureConfig) -> dict[str, Any]:
+    return {k: v for k, v in fc.to_dict().items() if k not in ("mel_mean", "mel_std", "norm_scale")}
+
+
+def read_cache(folder: Path, fc: FeatureConfig) -> CacheIndex | None:
+    """The complete cache in ``folder``, or None when there is none or it fails validation."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        ok = (
+            manifest.get("format") == CACHE_FORMAT
+            and manifest.get("version") == CACHE_VERSION
+            and manifest.get("layout") == _layout(fc)
+        )
+        if not ok:
+            return None
+        rows, n_mels = int(manifest["total_frames"]), fc.n_mels
+        data_path = folder / manifest["data"]
+        if data_path.stat().st_size != rows * n_mels * 4:
+            raise ValueError(f"{data_path.name} has the wrong size")
+        if rows:
+            data = np.memmap(data_path, dtype=np.float32, mode="r", shape=(rows, n_mels))
+        else:
+            data = np.zeros((0, n_mels), dtype=np.float32)
+        return CacheIndex(folder, manifest, data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        warnings.warn(f"ignoring damaged feature cache {folder}: {exc}", stacklevel=2)
+        return None
+
+
+def _unchanged(entry: dict[str, Any] | None, cand: Candidate) -> bool:
+    return entry is not None and entry["size"] == cand.size and entry["mtime_ns"] == cand.mtime_ns
+
+
+def build_cache(
+    scan: Scan,
+    fc: FeatureConfig,
+    folder: Path,
+    workers: int | None = None,
+    progress: bool = True,
+) -> CacheIndex:
+    """Bring the cache in ``folder`` up to date with ``scan``; decode only new or changed files.
+
+    A cache hit (nothing added, changed or removed) reads and returns the existing cache without
+    writing anything.
+    """
+    old = read_cache(folder, fc)
+    old_entries = old.entries if old is not None else {}
+    todo = [c.rel for c in scan.candidates if not _unchanged(old_entries.get(c.rel), c)]
+    current = {c.rel for c in scan.candidates}
+    if old is not None and not todo and current == set(old_entries):
+        return old
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create feature cache {folder}: {exc.strerror}; choose another with --cache-dir") from None
+    _remove_stale_temporaries(folder)
+    workers = max(1, int(workers if workers is not None else min(os.cpu_count() or 1, 8)))
+    token = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    data_name = f"features-{token}.f32"
+    tmp_path = folder / f".{data_name}.tmp"
+    entries: dict[str, dict[str, Any]] = {}
+    by_rel = {c.rel: c for c in scan.candidates}
+    offset = 0
+    # Per-bin sums over every cached frame, so statistics never need a pass over the array.
+    total = np.zeros(fc.n_mels, dtype=np.float64)
+    total_sq = np.zeros(fc.n_mels, dtype=np.float64)
+
+    def append(out: Any, frames: np.ndarray) -> None:
+        nonlocal offset, total, total_sq
+        out.write(frames.tobytes())
+        wide = frames.astype(np.float64)
+        total += wide.sum(axis=0)
+        total_sq += np.square(wide).sum(axis=0)
+        offset += int(frames.shape[0])
+
+    try:
+        with open(tmp_path, "wb") as out:
+            bar = _progress_bar(len(todo), progress)
+            try:
+                for results in _extract_all(scan.root, todo, fc, workers if len(todo) >= 64 else 1):
+                    for rel, frames, seconds, reason in results:
+                        cand = by_rel[rel]
+                        entry = {"size": cand.size, "mtime_ns": cand.mtime_ns, "seconds": seconds, "reason": reason}
+                        if frames is not None:
+                            entry.update(offset=offset, frames=int(frames.shape[0]))
+                            append(out, frames)
+                        entries[rel] = entry
+                    bar.update(len(results))
+            finally:
+                bar.close()
+            reused = 0
+            for cand in scan.candidates:
+                if cand.rel in entries:
+                    continue
+                entry = dict(old_entries[cand.rel])
+                if entry.get("frames"):
+                    assert old is not None
+                    start = entry["offset"]
+                    entry["offset"] = offset
+                    append(out, np.ascontiguousarray(old.data[start : start + entry["frames"]]))
+                entries[cand.rel] = entry
+                reused += 1
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp_path, folder / data_name)
+        manifest = {
+            "format": CACHE_FORMAT,
+            "version": CACHE_VERSION,
+            "layout": _layout(fc),
+            "root": os.path.realpath(scan.root),
+            "data": data_name,
+            "total_frames": offset,
+            "totals": {"sum": total.tolist(), "sumsq": total_sq.tolist()},
+            "entries": {rel: entries[rel] for rel in sorted(entries)},
+        }
+        # The manifest goes last: until it lands, readers still see the previous complete cache.
+        write_text_atomic(folder / MANIFEST, json.dumps(manifest, separators=(",", ":")))
+    except BaseException:
+        if tmp_path.exists():
+            tmp_path.unlink()
+        raise
+    _remove_unreferenced(folder)
+    index = read_cache(folder, fc)
+    if index is None:
+        raise DataError(f"feature cache {folder} could not be read back after writing it")
+    index.decoded, index.reused = len(todo), reused
+    return index
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", desc="decoding", file=sys.stderr, disable=not enabled or total == 0)
+
+
+def _remove_stale_temporaries(folder: Path, age_s: float = 3600.0) -> None:
+    # Leftovers of an interrupted build; young ones may belong to a build running right now.
+    now = time.time()
+    for path in folder.glob(".features-*.tmp"):
+        try:
+            if now - path.stat().st_mtime > age_s:
+                path.unlink()
+        except OSError:
+            pass
+
+
+def _remove_unreferenced(folder: Path) -> None:
+    # Re-read the manifest: a concurrent build may have replaced ours, and its array must stay.
+    try:
+        keep = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["data"]
+    except (OSError, ValueError, KeyError):
+        return
+    for path in folder.glob("features-*.f32"):
+        if path.name != keep:
+            try:
+                path.unlink()  # readers holding a memory map keep their (now unlinked) copy
+            except OSError:
+                pass

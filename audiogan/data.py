@@ -1,0 +1,329 @@
+"""The folder dataset: scan + feature cache -> :class:`FeatureSet`, and the crop sampler.
+
+``load_dataset(root)`` scans ``root`` (labels from first-level subfolders, see
+:func:`audiogan.cache.scan_folder`), builds or refreshes the memory-mapped feature cache,
+computes per-bin normalisation statistics over every frame of the usable clips, and returns a
+:class:`FeatureSet`. :class:`SequenceSampler` draws seeded, class-balanced batches of
+fixed-length crops ``(B, T, M)`` from it.
+
+Short clips (fewer frames than the crop): by default they are left out of sampling, because
+crops padded with silence teach the generator a silence the real clips do not have. With
+``pad_short=True`` they are used, placed at the start of the crop, padded with the silence value
+(``log(log_floor)``, normalised) and marked False in the batch mask. When no clip (or no clip of
+some class) is long enough and ``pad_short`` is off, the sampler raises a DataError that says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import audio, cache
+from .config import FeatureConfig
+from .errors import DataError
+
+__all__ = ["Batch", "FeatureSet", "SequenceSampler", "load_dataset", "DEFAULT_MIN_SECONDS"]
+
+DEFAULT_MIN_SECONDS = 0.05  # clips shorter than this are noise, not examples (FSDD's shortest is 0.14 s)
+_MIN_STD = 1e-3  # floor for per-bin std, so a constant bin (e.g. above a low-pass) cannot divide by ~0
+
+
+class FeatureSet:
+    """Usable clips of a data folder as normalised log-mel, backed by the memory-mapped cache.
+
+    Attributes: ``feature_config`` (statistics filled), ``class_names`` (sorted; empty when
+    unlabelled), ``files`` (relative POSIX paths), ``labels`` ``(N,)`` int64 (-1 when
+    unlabelled), ``lengths`` ``(N,)`` frames per clip, ``seconds`` ``(N,)`` duration of each
+    file, ``skipped`` ``[(path, reason)]``, ``root``, ``cache_dir`` and ``build`` (what the last
+    cache build did: ``decoded``, ``reused``, ``seconds``, ``cache_bytes``).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        feature_config: FeatureConfig,
+        data: np.ndarray,
+        files: list[str],
+        labels: np.ndarray,
+        offsets: np.ndarray,
+        lengths: np.ndarray,
+        seconds: np.ndarray,
+        class_names: list[str],
+        skipped: list[tuple[str, str]],
+        cache_dir: Path | None = None,
+        build: dict[str, Any] | None = None,
+    ) -> None:
+        self.root = root
+        self.feature_config = feature_config
+        self.data = data  # (total_frames, M) raw log-mel, memory-mapped
+        self.files = files
+        self.labels = labels
+        self.offsets = offsets
+        self.lengths = lengths
+        self.seconds = seconds
+        self.class_names = class_names
+        self.skipped = skipped
+        self.cache_dir = cache_dir
+        self.build = build or {}
+        fc = feature_config
+        if not fc.has_stats:
+            raise DataError(f"{root}: feature statistics are missing")
+        self._mean = np.asarray(fc.mel_mean, dtype=np.float32)
+        self._scale = np.asarray(fc.mel_std, dtype=np.float32) * np.float32(fc.norm_scale)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of class labels (0 when the folder is unlabelled)."""
+        return len(self.class_names)
+
+    @property
+    def total_seconds(self) -> float:
+        """Total duration of the usable clips."""
+        return float(self.seconds.sum())
+
+    def class_counts(self) -> dict[str, int]:
+        """Usable clips per class name (empty when unlabelled)."""
+        counts = Counter(int(i) for i in self.labels if i >= 0)
+        return {name: counts.get(i, 0) for i, name in enumerate(self.class_names)}
+
+    def log_mel(self, i: int) -> np.ndarray:
+        """Raw (not normalised) log-mel of clip ``i``: a read-only view ``(T_i, M)``."""
+        start = int(self.offsets[i])
+        return self.data[start : start + int(self.lengths[i])]
+
+    def normalise(self, log_mel: np.ndarray) -> np.ndarray:
+        """Raw log-mel ``(..., M)`` -> normalised float32 with this set's statistics."""
+        return ((np.asarray(log_mel, dtype=np.float32) - self._mean) / self._scale).astype(np.float32, copy=False)
+
+    def clip(self, i: int) -> np.ndarray:
+        """Normalised features of clip ``i``: float32 ``(T_i, M)`` (a fresh array)."""
+        return self.normalise(self.log_mel(i))
+
+    @property
+    def silence(self) -> np.ndarray:
+        """The normalised value of silence per bin ``(M,)`` (used to pad short crops)."""
+        floor = np.full(self.feature_config.n_mels, math.log(self.feature_config.log_floor), dtype=np.float32)
+        return self.normalise(floor)
+
+
+def _compute_stats(
+    totals: dict[str, list[float]], data: np.ndarray, excluded: list[tuple[int, int]], frames: int
+) -> tuple[list[float], list[float]]:
+    """Per-bin mean/std over the usable frames: the cache's totals minus the excluded clips."""
+    total = np.asarray(totals["sum"], dtype=np.float64)
+    total_sq = np.asarray(totals["sumsq"], dtype=np.float64)
+    for start, length in excluded:
+        block = np.asarray(data[start : start + length], dtype=np.float64)
+        total = total - block.sum(axis=0)
+        total_sq = total_sq - np.square(block).sum(axis=0)
+    count = max(frames, 1)
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    return mean.tolist(), np.maximum(std, _MIN_STD).tolist()
+
+
+def _no_usable_error(root: Path, skipped: list[tuple[str, str]]) -> DataError:
+    exts = ", ".join(audio.AUDIO_EXTENSIONS)
+    if not skipped:
+        return DataError(f"no audio files in {root} (looked for {exts})")
+    counts = Counter(reason for _, reason in skipped)
+    parts = ", ".join(f"{n} {reason}" for reason, n in counts.most_common())
+    return DataError(f"no usable audio in {root} (looked for {exts}); skipped {len(skipped)} files: {parts}")
+
+
+def load_dataset(
+    root: str | os.PathLike,
+    feature_config: FeatureConfig | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    min_seconds: float = DEFAULT_MIN_SECONDS,
+) -> FeatureSet:
+    """Scan ``root``, build or refresh its feature cache and return the usable clips.
+
+    :param feature_config: the feature layout (default :class:`FeatureConfig`). Statistics it
+        already carries (e.g. from a checkpoint being fine-tuned) are kept; otherwise they are
+        computed over all frames of the usable clips. The input object is not modified.
+    :param cache_dir: where caches live (default ``<root>/.audiogan-cache``).
+    :param workers: decoding processes (default: CPU count, at most 8).
+    :param progress: show a progress bar on stderr while decoding.
+    :param min_seconds: files shorter than this are skipped (they stay cached, so changing it
+        needs no re-decoding).
+    :raises DataError: the folder is missing or has no usable file (the message names the folder,
+        the extensions looked for and the skip counts by reason).
+    """
+    started = time.perf_counter()
+    root = Path(root)
+    fc = feature_config if feature_config is not None else FeatureConfig()
+    if min_seconds < 0:
+        raise DataError(f"min_seconds={min_seconds} must be >= 0")
+    scan = cache.scan_folder(root)
+    folder = cache.cache_folder(root, fc, cache_dir)
+    index = cache.build_cache(scan, fc, folder, workers=workers, progress=progress)
+
+    skipped = list(scan.skipped)
+    files: list[str] = []
+    label_names: list[str | None] = []
+    offsets, lengths, seconds = [], [], []
+    excluded: list[tuple[int, int]] = []  # cached clips left out of the statistics (too short)
+    for cand in scan.candidates:
+        entry = index.entries[cand.rel]
+        if entry.get("reason"):
+            skipped.append((cand.rel, entry["reason"]))
+        elif entry["seconds"] < min_seconds:
+            skipped.append((cand.rel, f"{cache.REASON_TOO_SHORT} ({min_seconds:g} s)"))
+            excluded.append((entry["offset"], entry["frames"]))
+        else:
+            files.append(cand.rel)
+            label_names.append(cand.label)
+            offsets.append(entry["offset"])
+            lengths.append(entry["frames"])
+            seconds.append(entry["seconds"])
+    skipped.sort()
+    if not files:
+        raise _no_usable_error(root, skipped)
+    class_names = sorted({name for name in label_names if name is not None})
+    class_index = {name: i for i, name in enumerate(class_names)}
+    labels = np.array([class_index[n] if n is not None else -1 for n in label_names], dtype=np.int64)
+    offsets_a = np.asarray(offsets, dtype=np.int64)
+    lengths_a = np.asarray(lengths, dtype=np.int64)
+    if not fc.has_stats:
+        mean, std = _compute_stats(index.manifest["totals"], index.data, excluded, int(lengths_a.sum()))
+        fc = dataclasses.replace(fc, mel_mean=mean, mel_std=std)
+    build = {
+        "decoded": index.decoded,
+        "reused": index.reused,
+        "cache_bytes": index.nbytes,
+        "seconds": time.perf_counter() - started,
+    }
+    return FeatureSet(
+        root, fc, index.data, files, labels, offsets_a, lengths_a, np.asarray(seconds, dtype=np.float64),
+        class_names, skipped, cache_dir=folder, build=build,
+    )
+
+
+@dataclasses.dataclass
+class Batch:
+    """One batch of crops: ``frames`` ``(B, T, M)`` float32 normalised, ``labels`` ``(B,)`` int64 or
+    None when unlabelled, ``mask`` ``(B, T)`` bool, True on real frames (False on padding)."""
+
+    frames: torch.Tensor
+    labels: torch.Tensor | None
+    mask: torch.Tensor
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
+        """The same batch on ``device``."""
+        labels = None if self.labels is None else self.labels.to(device, non_blocking=non_blocking)
+        return Batch(self.frames.to(device, non_blocking=non_blocking), labels, self.mask.to(device, non_blocking=non_blocking))
+
+
+class SequenceSampler:
+    """An endless, seeded stream of fixed-length crops from a :class:`FeatureSet`.
+
+    Batch ``k`` on rank ``r`` is drawn from its own generator seeded with ``(seed, r, k)``, so the
+    stream is reproducible, ranks draw different crops, and resuming needs only the batch count
+    (:meth:`state_dict`). With ``balance`` (and labels) each crop first picks a class uniformly,
+    then a clip of that class uniformly; otherwise a clip uniformly. The crop start is uniform
+    over the clip. See the module docstring for how short clips are handled.
+    """
+
+    def __init__(
+        self,
+        dataset: FeatureSet,
+        batch_size: int,
+        seq_frames: int,
+        seed: int = 0,
+        balance: bool = True,
+        pad_short: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if batch_size < 1 or seq_frames < 1:
+            raise DataError(f"batch_size={batch_size} and seq_frames={seq_frames} must both be >= 1")
+        if not 0 <= rank < world_size:
+            raise DataError(f"rank={rank} must be in [0, world_size={world_size})")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.seq_frames = int(seq_frames)
+        self.seed = int(seed)
+        self.balance = bool(balance)
+        self.pad_short = bool(pad_short)
+        self.rank = int(rank)
+        self.world_size = int(world_size)
+        self.batches_drawn = 0
+        eligible = np.arange(len(dataset)) if pad_short else np.flatnonzero(dataset.lengths >= self.seq_frames)
+        if eligible.size == 0:
+            longest = int(dataset.lengths.max())
+            seconds = longest * dataset.feature_config.hop_length / dataset.feature_config.sample_rate
+            raise DataError(
+                f"no clip in {dataset.root} has {self.seq_frames} frames (longest: {longest} frames, {seconds:.2f} s); "
+                "lower --seq-frames or turn on padding of short clips (pad_short)"
+            )
+        self.eligible = eligible
+        self.groups: list[np.ndarray] = []
+        if self.balance and dataset.num_classes:
+            for c, name in enumerate(dataset.class_names):
+                group = eligible[dataset.labels[eligible] == c]
+                if group.size == 0:
+                    raise DataError(
+                        f"class {name!r} in {dataset.root} has no clip of {self.seq_frames} frames; "
+                        "lower --seq-frames or turn on padding of short clips (pad_short)"
+                    )
+                self.groups.append(group)
+        self._silence = dataset.silence
+
+    def __iter__(self) -> "SequenceSampler":
+        return self
+
+    def __next__(self) -> Batch:
+        return self.next_batch()
+
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.rank, self.world_size, self.batches_drawn])
+
+    def next_batch(self) -> Batch:
+        """Draw the next batch."""
+        rng = self._rng()
+        self.batches_drawn += 1
+        ds, B, T = self.dataset, self.batch_size, self.seq_frames
+        if self.groups:
+            classes = rng.integers(len(self.groups), size=B)
+            picks = np.array([self.groups[c][rng.integers(self.groups[c].size)] for c in classes])
+        else:
+            picks = self.eligible[rng.integers(self.eligible.size, size=B)]
+        frames = np.empty((B, T, ds.feature_config.n_mels), dtype=np.float32)
+        mask = np.zeros((B, T), dtype=bool)
+        for b, i in enumerate(picks.tolist()):
+            length = int(ds.lengths[i])
+            start = int(ds.offsets[i])
+            if length >= T:
+                start += int(rng.integers(length - T + 1))
+                frames[b] = ds.data[start : start + T]
+                mask[b] = True
+            else:
+                frames[b, :length] = ds.data[start : start + length]
+                mask[b, :length] = True
+        frames = ds.normalise(frames)
+        frames[~mask] = self._silence
+        labels = torch.from_numpy(ds.labels[picks]) if ds.num_classes else None
+        return Batch(torch.from_numpy(frames), labels, torch.from_numpy(mask))
+
+    def state_dict(self) -> dict[str, int]:
+        """What a resumed run needs to continue the exact stream (plain ints)."""
+        return {"seed": self.seed, "batches_drawn": self.batches_drawn, "rank": self.rank, "world_size": self.world_size}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` (rank and world size stay this sampler's own)."""
+        self.seed = int(state["seed"])
+        self.batches_drawn = int(state["batches_drawn"])
