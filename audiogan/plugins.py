@@ -55,7 +55,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "audiogan"
 
 #: Built-in plugin modules; the plugin name is the last dotted part, equal to its entry point name.
-DEFAULT_PLUGINS: tuple[str, ...] = ("audiogan_plugins.griffinlim", "audiogan_plugins.rnn")
+DEFAULT_PLUGINS: tuple[str, ...] = ("audiogan_plugins.griffinlim", "audiogan_plugins.rnn", "audiogan_plugins.istft_vocoder")
 
 #: kind -> (hook name, required base class)
 KINDS: dict[str, tuple[str, type[nn.Module]]] = {
