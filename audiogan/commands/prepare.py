@@ -1,0 +1,138 @@
+"""``audiogan prepare``: scan a data folder, build or refresh its feature cache, print a summary."""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from typing import Any
+
+HELP = "scan a folder of recordings and build (or refresh) its log-mel feature cache"
+ORDER = 10
+DESCRIPTION = """\
+Scan DATA_DIR for audio (WAV, FLAC, OGG/Vorbis, AIFF, MP3 where libsndfile reads it), decode
+every file once (mono, resampled to --sample-rate), compute log-mel features and store them in a
+memory-mapped cache that training reads. Running it again only decodes files that were added or
+changed (by size and modification time); a cache hit takes a fraction of a second. Training
+builds the cache itself when needed, so this command is optional: use it to check a folder.
+
+Layout: files in first-level subfolders are labelled by the subfolder name (DATA_DIR/dog/a.wav
+has class "dog"); with no subfolders every file is unlabelled. Files directly in DATA_DIR next to
+class subfolders have no label and are skipped. Hidden files and folders are ignored, and
+symlinks are followed only while they stay inside DATA_DIR. Broken, empty, non-audio and too-short
+files are skipped and listed by reason.
+
+The cache lives in DATA_DIR/.audiogan-cache/ (or --cache-dir), one subfolder per feature layout.
+
+examples:
+  audiogan prepare recordings/
+  audiogan prepare recordings/ --sample-rate 22050 --n-mels 64 --workers 4
+  audiogan prepare /read-only/corpus --cache-dir ~/.cache/audiogan
+  audiogan prepare recordings/ --set feature.f_max=7600
+"""
+
+SHOW_NAMES = 3  # skipped files named per reason in the summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``audiogan prepare``."""
+    from ..data import DEFAULT_MIN_SECONDS
+
+    parser.add_argument("data_dir", metavar="DATA_DIR", help="folder of recordings (class subfolders optional)")
+    parser.add_argument("--cache-dir", metavar="DIR", help="where to keep the feature cache "
+                        "(default: DATA_DIR/.audiogan-cache; use this for read-only data folders)")
+    feats = parser.add_argument_group("features (must match what training uses; defaults are FeatureConfig's)")
+    feats.add_argument("--sample-rate", type=int, metavar="HZ", help="resample every file to HZ (default 16000)")
+    feats.add_argument("--n-mels", type=int, metavar="N", help="mel bins per frame (default 80)")
+    feats.add_argument("--hop-length", type=int, metavar="N", help="samples between frames (default 256)")
+    feats.add_argument("--n-fft", type=int, metavar="N", help="STFT size in samples (default 1024)")
+    feats.add_argument("--set", action="append", default=[], metavar="feature.KEY=VALUE",
+                       help="set any FeatureConfig field, e.g. feature.f_max=7600 or feature.win_length=800 "
+                       "(repeatable; applied after the options above)")
+    parser.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: CPU cores, at most 8)")
+    parser.add_argument("--min-seconds", type=float, default=DEFAULT_MIN_SECONDS, metavar="S",
+                        help=f"skip files shorter than S seconds (default {DEFAULT_MIN_SECONDS:g})")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def feature_config_from_args(args: argparse.Namespace) -> Any:
+    """The FeatureConfig that the options ask for (flags first, then ``--set feature.*``)."""
+    from ..config import FeatureConfig, apply_overrides
+    from ..errors import ConfigError
+
+    section: dict[str, Any] = {}
+    for flag, key in (("sample_rate", "sample_rate"), ("n_mels", "n_mels"), ("hop_length", "hop_length"), ("n_fft", "n_fft")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            section[key] = value
+    for item in args.set:
+        if not item.strip().startswith("feature."):
+            raise ConfigError(f"--set {item!r}: prepare only takes feature.KEY=VALUE settings")
+    tree = apply_overrides({"feature": section}, args.set)
+    return FeatureConfig.from_dict(tree["feature"])
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n_bytes < 1024 or unit == "GiB":
+            return f"{n_bytes:.1f} {unit}" if unit != "B" else f"{int(n_bytes)} B"
+        n_bytes /= 1024
+    return f"{n_bytes:.1f} GiB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def summary(ds: Any) -> str:
+    """The human-readable report printed by ``audiogan prepare``."""
+    lines = [
+        f"data folder: {ds.root}",
+        f"cache:       {ds.cache_dir} ({_size(ds.build.get('cache_bytes', 0))})",
+        f"files used:  {len(ds)} ({_duration(ds.total_seconds)} of audio, {int(ds.lengths.sum())} frames)",
+    ]
+    if ds.num_classes:
+        counts = ds.class_counts()
+        lines.append(f"classes:     {ds.num_classes}: " + ", ".join(f"{name} ({n})" for name, n in counts.items()))
+    else:
+        lines.append("classes:     none (unlabelled: no first-level subfolders)")
+    groups: dict[str, list[str]] = defaultdict(list)
+    for path, reason in ds.skipped:
+        groups[reason].append(path)
+    if groups:
+        lines.append(f"skipped:     {len(ds.skipped)} files")
+        for reason, paths in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            shown = ", ".join(paths[:SHOW_NAMES]) + (", ..." if len(paths) > SHOW_NAMES else "")
+            lines.append(f"  {reason} ({len(paths)}): {shown}")
+    else:
+        lines.append("skipped:     none")
+    lines.append(
+        f"time:        {ds.build.get('seconds', 0.0):.2f} s "
+        f"(decoded {ds.build.get('decoded', 0)}, reused {ds.build.get('reused', 0)} from the previous cache)"
+    )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build or refresh the cache and print the summary."""
+    from ..data import load_dataset
+    from ..errors import ConfigError
+
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: must be >= 1")
+    if args.min_seconds < 0:
+        raise ConfigError(f"--min-seconds {args.min_seconds}: must be >= 0")
+    fc = feature_config_from_args(args)
+    ds = load_dataset(
+        args.data_dir,
+        fc,
+        cache_dir=args.cache_dir,
+        workers=args.workers,
+        progress=not args.quiet,
+        min_seconds=args.min_seconds,
+    )
+    print(summary(ds))
+    return 0
