@@ -1,0 +1,331 @@
+"""The training loop: data folder in, run folder out (see ``DESIGN.md``).
+
+:func:`train` loads (or resumes) everything, then repeats :meth:`Trainer.step` with a progress
+bar, logging every ``log_every`` steps, checkpointing every ``checkpoint_every`` steps and
+writing samples every ``sample_every`` steps. Ctrl-C (or SIGTERM) finishes the current step,
+saves a checkpoint and returns. Distributed seams: ``rank`` / ``world_size`` reach the sampler
+(disjoint data streams) and the run folder (rank 0 alone writes); wrapping ``trainer.g_run`` /
+``trainer.d_run`` in DistributedDataParallel is the remaining step for a torchrun launch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__, contracts
+from .checkpoint import component_record, generator_file, load_checkpoint
+from .config import FeatureConfig
+from .data import SequenceSampler, load_dataset
+from .errors import AudioganError, CheckpointError
+from .features import MelFrontEnd
+from .runfolder import RunFolder
+from .train_config import RunConfig, resolve_config, select_device
+from .trainer import Trainer
+
+
+class TrainingDiverged(AudioganError):
+    """Training kept producing non-finite values after the allowed number of restores."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a call to :func:`train` did."""
+
+    run_dir: Path
+    step: int
+    interrupted: bool
+    skipped: int
+    restores: int
+    metrics: dict[str, float]
+    samples: Path | None
+
+
+class _StopFlag:
+    """Turns the first SIGINT/SIGTERM into a request to stop at the next step boundary."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # a second Ctrl-C means "now"
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _registry(registry: Any, plugins: Sequence[str]) -> Any:
+    if registry is not None:
+        return registry
+    from .plugins import get_registry
+
+    return get_registry(extra=tuple(plugins))
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+class _Session:
+    """Everything one call to :func:`train` holds; split out so the loop below stays short."""
+
+    def __init__(self, config: RunConfig, registry: Any, dataset: Any, device: torch.device, run: RunFolder,
+                 rank: int, world_size: int) -> None:
+        self.config, self.registry, self.dataset, self.device, self.run = config, registry, dataset, device, run
+        self.fc: FeatureConfig = dataset.feature_config
+        self.class_names: list[str] = list(dataset.class_names)
+        tc = config.train
+        g_name, g_cfg = config.component("generator")
+        d_name, d_cfg = config.component("discriminator")
+        v_name, v_cfg = config.component("vocoder")
+        n = len(self.class_names)
+        self.names = {"generator": g_name, "discriminator": d_name, "vocoder": v_name}
+        generator = registry.build("generator", g_name, g_cfg, self.fc, n)
+        discriminator = registry.build("discriminator", d_name, d_cfg, self.fc, n)
+        self.vocoder = registry.build("vocoder", v_name, v_cfg, self.fc, n).to(device).eval()
+        self.trainer = Trainer(generator, discriminator, tc, device, masked=config.data.pad_short)
+        self.sampler = SequenceSampler(dataset, tc.batch_size, tc.seq_frames, seed=tc.seed, balance=config.data.balance,
+                                       pad_short=config.data.pad_short, rank=rank, world_size=world_size)
+        self.front = MelFrontEnd(self.fc).to(device)
+        # Fixed sample latents from their own generator, so sampling never disturbs training RNG.
+        gen = torch.Generator().manual_seed(tc.seed + 1)
+        per = tc.samples_per_class
+        self.sample_labels = (torch.arange(n).repeat_interleave(per) if n else None)
+        count = n * per if n else per
+        self.sample_z = torch.randn(count, generator.latent_dim, generator=gen)
+        self.sample_names = ([f"{c}-{i}" for c in self.class_names for i in range(per)] if n
+                             else [f"sample-{i}" for i in range(per)])
+        self.vocoder_checked = False
+
+    def resolved_tree(self) -> dict[str, Any]:
+        """The config as run: every plugin field filled in from the built components."""
+        tree = self.config.to_tree()
+        for kind, module in (("generator", self.trainer.generator), ("discriminator", self.trainer.discriminator),
+                             ("vocoder", self.vocoder)):
+            tree[kind] = {"name": self.names[kind], **dataclasses.asdict(module.config)}
+        return tree
+
+    def check_contracts(self) -> None:
+        """Validate G and D outputs once before training (eval mode, RNG untouched)."""
+        t, tc = self.trainer, self.config.train
+        size = min(2, tc.batch_size)
+        labels = torch.zeros(size, dtype=torch.long, device=self.device) if self.class_names else None
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), torch.no_grad():
+            t.generator.eval(), t.discriminator.eval()  # eval: spectral norm leaves its state alone
+            try:
+                frames, _ = t.generator(torch.randn(size, t.generator.latent_dim, device=self.device), labels,
+                                        tc.seq_frames)
+                contracts.check_generator_output(t.generator, frames, size, tc.seq_frames)
+                logits, features = t.discriminator(frames, labels)
+                contracts.check_discriminator_output(t.discriminator, logits, features, size)
+            finally:
+                t.generator.train(), t.discriminator.train()
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The full training state as tensors and plain containers."""
+        state = self.trainer.state_dict()
+        return {
+            "format": "audiogan-checkpoint", "format_version": 1, "audiogan_version": __version__,
+            "config": self.resolved_tree(), "feature_config": self.fc.to_dict(), "class_names": self.class_names,
+            "components": {k: {"name": v} for k, v in self.names.items()},
+            "sampler": self.sampler.state_dict(), "rng": _rng_state(self.device), **state,
+        }
+
+    def restore(self, state: Mapping[str, Any], path: Path | str) -> None:
+        """Load a checkpoint produced by :meth:`checkpoint` (resume or divergence restore)."""
+        if list(state.get("class_names", [])) != self.class_names:
+            raise CheckpointError(f"{path}: trained on classes {state.get('class_names')}, data has {self.class_names}")
+        try:
+            self.trainer.load_state_dict(state)
+            self.sampler.load_state_dict(state["sampler"])
+            _set_rng_state(state["rng"], self.device)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise CheckpointError(f"{path}: does not match this run's models: {first[:200]}") from None
+
+    def save(self) -> None:
+        """Checkpoint + generator.pt (rank 0 only; the run folder knows)."""
+        step = self.trainer.step_count
+        self.run.save(self.checkpoint(), step)
+        self.run.save_generator(generator_file(self.registry, self.names["generator"], self.trainer.ema, self.fc,
+                                               self.class_names, step))
+
+    @torch.no_grad()
+    def samples(self) -> Path | None:
+        """Sample the EMA generator, vocode, and write WAV + PNG + TensorBoard (RNG untouched)."""
+        if not self.run.enabled:
+            return None
+        tc, ema = self.config.train, self.trainer.ema
+        z = self.sample_z.to(self.device)
+        labels = self.sample_labels.to(self.device) if self.sample_labels is not None else None
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(tc.seed + 2)
+            frames, _ = ema(z, labels, tc.sample_frames)
+            waves = self.vocoder(self.front.to_vocoder(frames.float()))
+        if not self.vocoder_checked:
+            contracts.check_vocoder_output(self.vocoder, waves, frames.shape[0], tc.sample_frames)
+            self.vocoder_checked = True
+        return self.run.write_samples(self.trainer.step_count, self.sample_names, frames, waves, self.fc.sample_rate)
+
+
+def train(
+    data_dir: str | Path,
+    run_dir: str | Path,
+    config: RunConfig | Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    resume: bool = False,
+    registry: Any = None,
+    plugins: Sequence[str] = (),
+    progress: bool = True,
+    rank: int = 0,
+    world_size: int = 1,
+) -> TrainResult:
+    """Train on the audio folder ``data_dir``, writing the run folder ``run_dir``.
+
+    :param config: a :class:`RunConfig`, or a TOML-like tree (``{"train": {...}, "generator":
+        {"name": "gru", ...}}``); ``overrides`` are ``section.key=value`` strings applied on top.
+        When resuming, the checkpoint's own config is the base and ``config`` is ignored.
+    :param resume: continue from ``run_dir/checkpoints/last.pt`` (weights, optimisers, EMA, step,
+        sampler and RNG states): N steps + resume to 2N equals 2N steps in one go on the CPU.
+    :param registry: a plugin registry (default: :func:`audiogan.plugins.get_registry` with ``plugins``).
+    :param rank: / :param world_size: distributed seams (rank 0 writes the run folder).
+    :raises AudioganError: bad config, data, plugin or checkpoint (one line naming it).
+    """
+    run = RunFolder(run_dir, enabled=rank == 0)
+    run.prepare(resume)
+    saved = load_checkpoint(run.last, kind="checkpoint") if resume else None
+    if saved is not None:
+        config = resolve_config(saved["config"], overrides)
+    elif not isinstance(config, RunConfig) or overrides:
+        config = resolve_config(config.to_tree() if isinstance(config, RunConfig) else config, overrides)
+    assert isinstance(config, RunConfig)
+    tc = config.train
+    run.keep = tc.keep_checkpoints
+    registry = _registry(registry, plugins)
+    device = select_device(tc.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop shapes: let cuDNN pick its fastest RNN kernels
+    torch.manual_seed(tc.seed)
+    feature = FeatureConfig.from_dict(saved["feature_config"]) if saved is not None else config.feature
+    dataset = load_dataset(data_dir, feature, cache_dir=config.data.cache_dir, workers=config.data.workers,
+                           progress=progress and rank == 0, min_seconds=config.data.min_seconds)
+    session = _Session(config, registry, dataset, device, run, rank, world_size)
+    trainer = session.trainer
+    if saved is not None:
+        session.restore(saved, run.last)
+        run.truncate_metrics(trainer.step_count)
+    del saved
+    run.write_config(session.resolved_tree())
+    session.check_contracts()
+    snapshot = session.checkpoint() if not resume else None  # the fallback "last good" state
+    result = _loop(session, snapshot, progress and rank == 0)
+    run.close()
+    return result
+
+
+def _loop(session: _Session, snapshot: dict[str, Any] | None, progress: bool) -> TrainResult:
+    tc, trainer, run = session.config.train, session.trainer, session.run
+    pin = session.device.type == "cuda"
+    # On the CPU a sync costs nothing, so the guard looks every step; elsewhere only at log steps.
+    guard_every = 1 if session.device.type == "cpu" else tc.log_every
+    bar = tqdm(total=tc.steps, initial=trainer.step_count, disable=not progress, unit="step", dynamic_ncols=True)
+    metrics: dict[str, float] = {}
+    samples_dir: Path | None = None
+    last_time, last_step, paused = time.perf_counter(), trainer.step_count, 0.0
+    with _StopFlag() as stop:
+        while trainer.step_count < tc.steps and not stop.requested:
+            batch = session.sampler.next_batch()
+            if pin:
+                batch.frames, batch.mask = batch.frames.pin_memory(), batch.mask.pin_memory()
+            trainer.step(batch)
+            step = trainer.step_count
+            bar.update(1)
+            if step % guard_every == 0 and trainer.nonfinite_streak() >= tc.divergence_patience:
+                snapshot = _recover(session, snapshot)
+                bar.reset(total=tc.steps)
+                bar.update(trainer.step_count)
+                last_time, last_step, paused = time.perf_counter(), trainer.step_count, 0.0
+                continue
+            if step % tc.log_every == 0 or step == tc.steps:
+                now = time.perf_counter()
+                metrics = trainer.pop_metrics()
+                metrics.update(step=step, lr_g=tc.lr_g * trainer.lr_scale, lr_d=tc.lr_d * trainer.lr_scale,
+                               steps_per_s=(step - last_step) / max(now - last_time - paused, 1e-9), time=time.time())
+                last_time, last_step, paused = now, step, 0.0
+                run.log_metrics(metrics)
+                run.scalars(step, {f"train/{k}": v for k, v in metrics.items() if k not in ("step", "time")})
+                bar.set_postfix(d=f"{metrics['loss_d']:.3f}", g=f"{metrics['loss_g']:.3f}",
+                                fm=f"{metrics['loss_fm']:.3f}", skip=metrics["skipped"], refresh=False)
+            if step % tc.checkpoint_every == 0 and step != tc.steps:
+                started = time.perf_counter()
+                session.save()
+                paused += time.perf_counter() - started  # keep writing time out of steps/s
+            if tc.sample_every and step % tc.sample_every == 0 and step != tc.steps:
+                started = time.perf_counter()
+                samples_dir = session.samples()
+                paused += time.perf_counter() - started
+        bar.close()
+        session.save()  # at the end, or at the step where Ctrl-C / SIGTERM arrived
+        if not stop.requested:
+            samples_dir = session.samples()
+    skipped = int(trainer.skipped.item()) + trainer.skipped_before
+    return TrainResult(run.root, trainer.step_count, stop.requested, skipped, trainer.restores, metrics, samples_dir)
+
+
+def _recover(session: _Session, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Divergence guard: restore the last good checkpoint and lower the learning rates."""
+    tc, trainer, run = session.config.train, session.trainer, session.run
+    if trainer.restores >= tc.max_restores:
+        raise TrainingDiverged(
+            f"training diverged: {tc.divergence_patience} non-finite steps in a row after {trainer.restores} "
+            f"restores (lower train.lr_g / train.lr_d, or raise train.max_restores)"
+        )
+    at = trainer.step_count
+    if run.last.is_file():
+        state, source = load_checkpoint(run.last, kind="checkpoint"), str(run.last)
+    elif snapshot is not None:
+        state, source = snapshot, "the initial state"
+    else:
+        raise TrainingDiverged("training diverged and no checkpoint is available to restore")
+    restores, scale = trainer.restores + 1, trainer.lr_scale * tc.divergence_lr_factor
+    skipped = int(trainer.skipped.item()) + trainer.skipped_before
+    session.restore(state, source)
+    trainer.restores, trainer.skipped_before = restores, skipped
+    trainer.set_lr_scale(scale)
+    trainer.sums, trainer.good = {}, torch.zeros((), device=session.device)
+    message = (f"{tc.divergence_patience} non-finite steps in a row at step {at}: restored {source} "
+               f"(step {trainer.step_count}) and scaled learning rates by {scale:g} (restore {restores})")
+    warnings.warn(message, RuntimeWarning, stacklevel=2)
+    run.log_metrics({"step": trainer.step_count, "event": "divergence_restore", "message": message,
+                     "time": time.time()})
+    return snapshot
+
+
+__all__ = ["TrainResult", "TrainingDiverged", "train", "RunConfig", "resolve_config"]

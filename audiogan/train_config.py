@@ -1,0 +1,169 @@
+"""Training configuration: the ``[train]`` and ``[data]`` sections and how a run's config is resolved.
+
+A run's configuration is a TOML tree with sections ``train``, ``data``, ``feature`` (a
+:class:`~audiogan.config.FeatureConfig` without statistics) and one table per component,
+``generator`` / ``discriminator`` / ``vocoder``, each holding ``name`` plus that plugin's own
+``Config`` fields. Precedence: command line > TOML file > these defaults. Plugin fields are
+validated by the plugin's ``Config`` when the component is built (errors name ``generator.key``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any, Literal, Mapping, Sequence
+
+import torch
+
+from .config import FeatureConfig, apply_overrides, from_dict
+from .errors import ConfigError
+from .objectives import check_loss
+
+SECTIONS = ("train", "data", "feature", "generator", "discriminator", "vocoder")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """The loop's settings. Defaults favour stable, visible progress; the CLI can override each."""
+
+    steps: int = 5000  # total training steps (one D update + one G update each)
+    batch_size: int = 32  # sequences per batch
+    seq_frames: int = 32  # frames per training crop (~0.5 s at 16 kHz / hop 256)
+    loss: str = "hinge"  # hinge | non-saturating | least-squares | wgan-gp
+    optimizer: Literal["adam", "adamw"] = "adam"  # both use the fused kernels (no sync to skip a step)
+    lr_g: float = 1e-4  # TTUR (Heusel et al. 2017): D learns faster than G
+    lr_d: float = 4e-4
+    betas: list[float] = dataclasses.field(default_factory=lambda: [0.5, 0.99])  # Adam betas
+    weight_decay: float = 0.0  # AdamW only
+    grad_clip: float = 1.0  # max global grad norm per model; 0 turns clipping off
+    feature_matching: float = 1.0  # weight of G's feature-matching loss; 0 turns it off
+    r1_gamma: float = 0.0  # R1 penalty weight (gamma); 0 turns it off
+    gp_weight: float = 10.0  # WGAN-GP penalty weight (loss = "wgan-gp" only)
+    ema_decay: float = 0.999  # EMA of G's weights, used for samples and generator.pt
+    seed: int = 0  # seeds torch, the sampler and the sample latents
+    device: str = "auto"  # auto (cuda > mps > cpu) | cpu | cuda | cuda:N | mps
+    amp: bool = True  # bf16 autocast on CUDA when supported (ignored elsewhere)
+    compile: bool = False  # torch.compile G and D (opt-in: slow start, faster steps on GPU)
+    log_every: int = 50  # steps between metrics.jsonl / TensorBoard / progress-bar loss updates
+    checkpoint_every: int = 500  # steps between checkpoints (plus one at the end and on Ctrl-C)
+    keep_checkpoints: int = 3  # step-XXXXXX.pt files kept (last.pt is always kept)
+    sample_every: int = 1000  # steps between sample WAVs/PNGs (plus one at the end); 0 = only at the end
+    sample_frames: int = 64  # frames per sample sequence
+    samples_per_class: int = 1  # sample sequences per class (or in total when unlabelled)
+    divergence_patience: int = 20  # non-finite steps in a row before restoring the last good checkpoint
+    divergence_lr_factor: float = 0.5  # learning rates are multiplied by this after a restore
+    max_restores: int = 5  # give up (error) after this many restores
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "batch_size", "seq_frames", "log_every", "checkpoint_every", "keep_checkpoints",
+                    "sample_frames", "samples_per_class", "divergence_patience")
+        for key in positive:
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
+        for key in ("lr_g", "lr_d"):
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
+        for key in ("weight_decay", "grad_clip", "feature_matching", "r1_gamma", "gp_weight", "sample_every",
+                    "max_restores"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"train.{key}={getattr(self, key)!r} must be >= 0")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"train.betas={self.betas!r} must be two numbers in [0, 1)")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"train.ema_decay={self.ema_decay!r} must be in [0, 1)")
+        if not 0.0 < self.divergence_lr_factor <= 1.0:
+            raise ConfigError(f"train.divergence_lr_factor={self.divergence_lr_factor!r} must be in (0, 1]")
+        check_loss(self.loss)
+        device_name = self.device.split(":")[0]
+        if device_name not in ("auto", "cpu", "cuda", "mps"):
+            raise ConfigError(f"train.device={self.device!r}: expected auto, cpu, cuda, cuda:N or mps")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """How the training folder becomes batches."""
+
+    pad_short: bool = False  # False: clips shorter than seq_frames are not padded with silence (see DESIGN)
+    balance: bool = True  # class-balanced sampling
+    min_seconds: float = 0.0  # skip clips shorter than this
+    cache_dir: str | None = None  # feature cache location; None means DATA_DIR/.audiogan-cache
+    workers: int | None = None  # feature extraction processes; None = automatic
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Everything a run needs, resolved and validated (plugin configs are checked at build time)."""
+
+    train: TrainConfig
+    data: DataConfig
+    feature: FeatureConfig
+    generator: dict[str, Any]
+    discriminator: dict[str, Any]
+    vocoder: dict[str, Any]
+
+    def component(self, kind: str) -> tuple[str, dict[str, Any]]:
+        """``(name, config dict)`` for ``generator`` / ``discriminator`` / ``vocoder``."""
+        table = dict(getattr(self, kind))
+        return str(table.pop("name")), table
+
+    def to_tree(self) -> dict[str, Any]:
+        """The nested dict written as ``config.toml`` (feature statistics left out: they live in checkpoints)."""
+        feature = {k: v for k, v in self.feature.to_dict().items() if k not in ("mel_mean", "mel_std")}
+        return {
+            "train": dataclasses.asdict(self.train),
+            "data": dataclasses.asdict(self.data),
+            "feature": feature,
+            "generator": dict(self.generator),
+            "discriminator": dict(self.discriminator),
+            "vocoder": dict(self.vocoder),
+        }
+
+
+DEFAULT_COMPONENTS = {"generator": "lstm", "discriminator": "lstm", "vocoder": "griffinlim"}
+
+
+def resolve_config(tree: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+    """Merge ``tree`` (from TOML) with ``--set section.key=value`` overrides and validate.
+
+    Unknown sections and keys are one-line :class:`ConfigError`\\ s naming them.
+    """
+    tree = copy.deepcopy(dict(tree or {}))
+    apply_overrides(tree, list(overrides))
+    unknown = sorted(set(tree) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown config section {unknown[0]!r}; known sections: {', '.join(SECTIONS)}")
+    for section in SECTIONS:
+        if not isinstance(tree.get(section, {}), dict):
+            raise ConfigError(f"config section {section!r} must be a table")
+    feature = {k: v for k, v in tree.get("feature", {}).items() if k not in ("mel_mean", "mel_std")}
+    components = {}
+    for kind, default in DEFAULT_COMPONENTS.items():
+        table = dict(tree.get(kind, {}))
+        table.setdefault("name", default)
+        if not isinstance(table["name"], str):
+            raise ConfigError(f"{kind}.name={table['name']!r}: expected a string")
+        components[kind] = table
+    return RunConfig(
+        train=from_dict(TrainConfig, tree.get("train"), section="train"),
+        data=from_dict(DataConfig, tree.get("data"), section="data"),
+        feature=from_dict(FeatureConfig, feature, section="feature"),
+        **components,
+    )
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; an explicit unavailable device is a ConfigError."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name!r} but CUDA is not available here (use --device cpu)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"train.device={name!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"train.device={name!r} but MPS is not available here (use --device cpu)")
+    return device
