@@ -12,6 +12,22 @@ from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
+
+def load(path, **kwargs):  # type: ignore[no-untyped-def]
+    """Load a run folder or ``generator.pt`` for generation; see :func:`audiogan.generate.load`."""
+    from .generate import load as _load  # imported here so ``import audiogan`` stays light
+
+    return _load(path, **kwargs)
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    """Lazy public names: ``audiogan.Synthesizer``."""
+    if name == "Synthesizer":
+        from .synthesizer import Synthesizer
+
+        return Synthesizer
+    raise AttributeError(f"module 'audiogan' has no attribute {name!r}")
+
 __all__ = [
     "AudioganError",
     "CheckpointError",
@@ -21,7 +37,9 @@ __all__ = [
     "FeatureConfig",
     "Generator",
     "PluginError",
+    "Synthesizer",
     "Vocoder",
     "__version__",
     "hookimpl",
+    "load",
 ]

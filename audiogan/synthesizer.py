@@ -1,0 +1,518 @@
+"""The :class:`Synthesizer`: a trained generator plus a vocoder, turning seeds into waveforms.
+
+Shapes: B = batch, T = frames, M = n_mels, S = samples. The generator makes normalised frames
+``(B, T, M)``; :class:`~audiogan.features.MelFrontEnd` de-normalises them into the vocoder's
+log-mel ``(B, M, T)``; the vocoder returns ``(B, S)``.
+
+Seed rule (bit-identical output on one device, independent of batch size): every clip owns a
+seed. Its latent ``z`` is drawn first from a CPU ``torch.Generator`` seeded with it (so ``z`` is
+the same on every device), then, for a conditional model asked for no label, its label; the
+generator's own per-frame noise is drawn from a private copy of torch's global RNG seeded with
+the clip seed, saved and restored around each generator call, so neither the caller's RNG nor
+the other clips of the batch touch it. The generator always runs in blocks of
+:data:`BLOCK_FRAMES` frames carrying its recurrent state, so one long clip and a stream of chunks
+make exactly the same calls and hence the same frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import warnings
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import FeatureConfig
+from .errors import ConfigError
+from .features import MelFrontEnd
+
+__all__ = ["BLOCK_FRAMES", "Clip", "ClipRequest", "OverlapVocoder", "Synthesizer", "latent", "slerp"]
+
+#: Frames per generator call. Fixed so that a clip's frames do not depend on how it is requested.
+BLOCK_FRAMES = 32
+SILENCE_PEAK = 1e-4  # -80 dBFS: below this a clip is reported silent and left unscaled
+
+
+def latent(seed: int, dim: int, truncation: float | None = None) -> torch.Tensor:
+    """The latent ``z (dim,)`` of clip ``seed``: standard normal, or truncated to ``[-t, t]``."""
+    g = torch.Generator().manual_seed(int(seed))
+    if truncation is None:
+        return torch.randn(dim, generator=g)
+    return nn.init.trunc_normal_(torch.empty(dim), 0.0, 1.0, -truncation, truncation, generator=g)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between latents; ``t=0`` returns ``a`` and ``t=1`` returns ``b`` exactly."""
+    if t <= 0.0:
+        return a.clone()
+    if t >= 1.0:
+        return b.clone()
+    cos = torch.dot(a / a.norm(), b / b.norm()).clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)
+    if float(torch.sin(omega)) < 1e-6:  # (anti)parallel: fall back to a straight line
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+class _RngStream:
+    """A private copy of torch's global RNG (CPU, plus CUDA on a GPU) seeded with one clip's seed."""
+
+    def __init__(self, seed: int, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.index = device.index if device.index is not None else (torch.cuda.current_device() if self.cuda else None)
+        with torch.random.fork_rng(devices=[self.index] if self.cuda else []):
+            torch.manual_seed(int(seed))
+            self.cpu_state = torch.get_rng_state()
+            self.cuda_state = torch.cuda.get_rng_state(self.index) if self.cuda else None
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        """Call ``fn`` with this stream as the global RNG; the caller's RNG is left untouched."""
+        with torch.random.fork_rng(devices=[self.index] if self.cuda else []):
+            torch.set_rng_state(self.cpu_state)
+            if self.cuda:
+                torch.cuda.set_rng_state(self.cuda_state, self.index)
+            out = fn()
+            self.cpu_state = torch.get_rng_state()
+            if self.cuda:
+                self.cuda_state = torch.cuda.get_rng_state(self.index)
+        return out
+
+
+@dataclasses.dataclass
+class ClipRequest:
+    """One clip to make: its seed, label (class index or None), and optional overrides."""
+
+    seed: int
+    label: int | None = None
+    z: torch.Tensor | None = None  # overrides the seed's latent (latent interpolation)
+    label_weights: torch.Tensor | None = None  # (num_classes,) mixture (label interpolation)
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)  # carried into Clip.info
+
+
+@dataclasses.dataclass
+class Clip:
+    """A rendered clip: ``audio (S,)`` float32 plus what produced it and how it was scaled."""
+
+    audio: np.ndarray
+    seed: int
+    label: int | None
+    peak_dbfs: float  # before scaling
+    gain_db: float  # applied by peak normalisation (0 when off or silent)
+    silent: bool
+    info: dict[str, Any]
+
+
+class _GeneratorStream:
+    """One sequence being generated: z, label, RNG and recurrent state, read in any frame counts."""
+
+    def __init__(self, synth: "Synthesizer", request: ClipRequest, truncation: float | None) -> None:
+        self.synth = synth
+        g = synth.generator
+        if request.z is not None:
+            z = request.z.float()
+        else:
+            z = latent(request.seed, g.latent_dim, truncation)
+        self.z = z.unsqueeze(0).to(synth.device)
+        self.labels = None if request.label is None else torch.tensor([request.label], device=synth.device)
+        self.weights = None if request.label_weights is None else request.label_weights.float().unsqueeze(0).to(synth.device)
+        self.rng = _RngStream(request.seed, synth.device)
+        self.state: Any = None
+        self.buffer = torch.zeros(1, 0, synth.feature_config.n_mels, device=synth.device)
+        self.checked = False
+
+    def _block(self) -> torch.Tensor:
+        def call() -> tuple[torch.Tensor, Any]:
+            if self.weights is not None and getattr(self.synth.generator, "accepts_label_weights", False):
+                return self.synth.generator(self.z, self.weights, BLOCK_FRAMES, self.state)
+            with self.synth._label_mixing(self.weights):
+                return self.synth.generator(self.z, self.labels, BLOCK_FRAMES, self.state)
+
+        frames, self.state = self.rng.run(call)
+        if not self.synth._generator_checked:
+            from .contracts import check_generator_output
+
+            check_generator_output(self.synth.generator, frames, 1, BLOCK_FRAMES)
+            self.synth._generator_checked = True
+        return frames
+
+    def read(self, n: int) -> torch.Tensor:
+        """The next ``n`` frames ``(1, n, M)``, normalised."""
+        while self.buffer.shape[1] < n:
+            self.buffer = torch.cat([self.buffer, self._block()], dim=1)
+        out, self.buffer = self.buffer[:, :n], self.buffer[:, n:]
+        return out
+
+
+class OverlapVocoder:
+    """Vocodes an endless frame sequence window by window with overlap, so the seams do not show.
+
+    Each window spans the new frames plus ``context`` frames on either side; only the samples of
+    the new frames are emitted, and the first ``crossfade`` samples are blended (raised cosine)
+    with what the previous window made for the same samples. A deterministic vocoder whose
+    receptive field fits in the context gives exactly the one-shot waveform; Griffin-Lim, whose
+    phase is a global solution, gives the same spectrogram with a phase that differs between
+    windows, which the crossfade hides.
+
+    :param vocode: ``(B, M, T)`` log-mel -> ``(B, S)``; sample ``j`` belongs at ``frame0 * hop + j``.
+    """
+
+    def __init__(self, vocode: Callable[[torch.Tensor], torch.Tensor], hop: int, context: int, crossfade: int) -> None:
+        self.vocode, self.hop, self.context = vocode, hop, int(context)
+        self.crossfade = max(0, min(int(crossfade), self.context * hop))
+        fade = torch.linspace(0.0, 1.0, self.crossfade + 2)[1:-1] if self.crossfade else torch.zeros(0)
+        self.fade_in = 0.5 - 0.5 * torch.cos(math.pi * fade)
+        self.buffer: torch.Tensor | None = None  # (B, M, T) frames from global index buffer_start
+        self.buffer_start = 0
+        self.emitted = 0  # frames whose samples are out
+        self.tail: torch.Tensor | None = None  # previous window's samples after the last emitted one
+
+    def push(self, mel: torch.Tensor, final: bool = False) -> torch.Tensor:
+        """Add frames ``(B, M, t)``; return the samples ``(B, s)`` now final (``final``: flush all)."""
+        self.buffer = mel if self.buffer is None else torch.cat([self.buffer, mel], dim=-1)
+        received = self.buffer_start + self.buffer.shape[-1]
+        end = received if final else received - self.context
+        if end <= self.emitted:
+            return self.buffer.new_zeros(self.buffer.shape[0], 0)
+        w0 = max(self.buffer_start, self.emitted - self.context)
+        wave = self.vocode(self.buffer[..., w0 - self.buffer_start :])
+        need = (received - w0) * self.hop
+        if wave.shape[-1] < need:  # e.g. Griffin-Lim returns (T - 1) * hop: the rest is silence
+            wave = nn.functional.pad(wave, (0, need - wave.shape[-1]))
+        a, b = (self.emitted - w0) * self.hop, (end - w0) * self.hop
+        out = wave[:, a:b].clone()
+        if self.tail is not None and self.crossfade:
+            n = min(self.crossfade, out.shape[-1], self.tail.shape[-1])
+            fade = self.fade_in[:n].to(out.device, out.dtype)
+            out[:, :n] = fade * out[:, :n] + (1 - fade) * self.tail[:, :n]
+        self.tail = wave[:, b : b + self.crossfade].clone()
+        self.emitted = end
+        keep_from = max(self.buffer_start, end - self.context)
+        self.buffer = self.buffer[..., keep_from - self.buffer_start :]
+        self.buffer_start = keep_from
+        return out
+
+
+class Synthesizer:
+    """A generator, its FeatureConfig and a vocoder: ``generate`` clips or ``stream`` endlessly.
+
+    Build one with :func:`audiogan.load`. ``class_names`` are the labels a conditional model knows.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        feature_config: FeatureConfig,
+        vocoder: nn.Module,
+        class_names: Sequence[str] = (),
+        device: str | torch.device = "cpu",
+        vocoder_name: str = "",
+        meta: dict[str, Any] | None = None,
+        headroom_db: float = -1.0,
+        max_vocode_frames: int = 4096,
+    ) -> None:
+        self.device = torch.device(device)
+        self.generator = generator.to(self.device).eval()
+        self.feature_config = feature_config
+        self.vocoder = vocoder.to(self.device).eval()
+        self.vocoder_name = vocoder_name or getattr(vocoder, "name", type(vocoder).__name__)
+        self.class_names = list(class_names)
+        self.meta = dict(meta or {})
+        self.headroom_db = float(headroom_db)
+        self.max_vocode_frames = int(max_vocode_frames)  # longer clips are vocoded in overlapping windows
+        self.front = MelFrontEnd(feature_config).to(self.device)
+        self._generator_checked = False
+        self._vocoder_checked = False
+        self._batch_invariant: bool | None = None
+
+    # ------------------------------------------------------------------ properties and labels
+
+    @property
+    def sample_rate(self) -> int:
+        """Output sample rate in Hz."""
+        return self.feature_config.sample_rate
+
+    @property
+    def num_classes(self) -> int:
+        """Number of labels the generator was trained with (0: unconditional)."""
+        return len(self.class_names)
+
+    def label_index(self, label: str | int | None) -> int | None:
+        """Class index of ``label`` (a class name, or an index); unknown labels list the known ones."""
+        if label is None:
+            return None
+        if not self.class_names:
+            raise ConfigError(f"label {label!r} given but this model is unconditional (it has no labels)")
+        if isinstance(label, str) and label in self.class_names:
+            return self.class_names.index(label)
+        if isinstance(label, (int, np.integer)) and not isinstance(label, bool) and 0 <= int(label) < self.num_classes:
+            return int(label)
+        raise ConfigError(f"unknown label {label!r}; this model's labels: {', '.join(self.class_names)}")
+
+    def frames_for(self, seconds: float) -> tuple[int, int]:
+        """``(n_frames, n_samples)`` to make ``seconds`` of audio (frames cover every sample)."""
+        if not seconds > 0 or not math.isfinite(seconds):
+            raise ConfigError(f"seconds={seconds!r} must be a positive number")
+        n_samples = max(1, int(round(seconds * self.sample_rate)))
+        return math.ceil(n_samples / self.feature_config.hop_length) + 1, n_samples
+
+    # ------------------------------------------------------------------ building blocks
+
+    @contextlib.contextmanager
+    def _label_mixing(self, weights: torch.Tensor | None) -> Iterator[None]:
+        """Make the generator see a mixture of label embeddings instead of one class.
+
+        Generators that set ``accepts_label_weights = True`` get ``(B, num_classes)`` float labels
+        directly (see ``_GeneratorStream``); for the others the generator's own label
+        ``nn.Embedding`` (the only one with ``num_classes`` rows) has its output replaced by
+        ``weights @ embedding.weight`` through a forward hook, for the duration of one call.
+        """
+        if weights is None:
+            yield
+            return
+        embedding = _label_embedding(self.generator, self.num_classes)
+        if embedding is None:
+            raise ConfigError(
+                f"generator {getattr(self.generator, 'name', '?')!r} has no label embedding with "
+                f"{self.num_classes} rows, so labels cannot be interpolated"
+            )
+
+        def hook(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
+            mix = weights.to(module.weight.dtype) @ module.weight  # (B, D)
+            while mix.dim() < output.dim():
+                mix = mix.unsqueeze(1)
+            return mix.expand_as(output)
+
+        handle = embedding.register_forward_hook(hook)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+    def _raw_vocode(self, mel: torch.Tensor) -> torch.Tensor:
+        wave = self.vocoder(mel)
+        if not self._vocoder_checked:
+            from .contracts import check_vocoder_output
+
+            check_vocoder_output(self.vocoder, wave, mel.shape[0], mel.shape[-1])
+            self._vocoder_checked = True
+        return wave.float()
+
+    def batch_invariant(self) -> bool:
+        """Whether the vocoder gives each row the same audio whatever else is in the batch.
+
+        Griffin-Lim's random initial phase depends on a row's position, so such vocoders run
+        one clip at a time (no loss on a CPU); probed once on a few random frames.
+        """
+        if self._batch_invariant is None:
+            g = torch.Generator().manual_seed(1234)
+            mel = (torch.randn(2, self.feature_config.n_mels, 6, generator=g) - 4.0).to(self.device)
+            with torch.no_grad():
+                both = self._raw_vocode(mel)
+                alone = self._raw_vocode(mel[1:])
+            self._batch_invariant = bool(torch.allclose(both[1:], alone, atol=1e-5, rtol=1e-4))
+        return self._batch_invariant
+
+    def vocode(self, frames: torch.Tensor) -> torch.Tensor:
+        """Normalised frames ``(B, T, M)`` -> waveform ``(B, S)``, long inputs in overlapping windows."""
+        mel = self.front.to_vocoder(frames.to(self.device))
+        with torch.no_grad():
+            if mel.shape[-1] <= self.max_vocode_frames:
+                return self._raw_vocode(mel)
+            window = max(256, self.max_vocode_frames // 4)
+            ov = OverlapVocoder(self._raw_vocode, self.feature_config.hop_length, self.context_frames(), self.crossfade_samples())
+            parts = [ov.push(mel[..., i : i + window]) for i in range(0, mel.shape[-1], window)]
+            parts.append(ov.push(mel[..., :0], final=True))
+            return torch.cat(parts, dim=-1)
+
+    def context_frames(self) -> int:
+        """Frames of context either side of a vocoding window (covers the STFT window twice)."""
+        fc = self.feature_config
+        return max(8, 2 * math.ceil(fc.win / fc.hop_length))
+
+    def crossfade_samples(self) -> int:
+        """Crossfade length between windows: two hops."""
+        return 2 * self.feature_config.hop_length
+
+    def target_peak(self) -> float:
+        """Linear peak that normalisation scales to (``headroom_db`` dBFS)."""
+        return float(10 ** (self.headroom_db / 20))
+
+    # ------------------------------------------------------------------ generation
+
+    def requests(
+        self, n: int, labels: str | int | Sequence[str | int | None] | None = None, seed: int = 0
+    ) -> list[ClipRequest]:
+        """Clip ``k`` gets seed ``seed + k``; ``labels`` is one label for all, or one per clip."""
+        if n < 1:
+            raise ConfigError(f"n={n} must be >= 1")
+        if seed < 0:
+            raise ConfigError(f"seed={seed} must be >= 0")
+        if labels is None or isinstance(labels, (str, int, np.integer)):
+            per_clip = [labels] * n
+        else:
+            per_clip = list(labels)
+            if len(per_clip) != n:
+                raise ConfigError(f"{len(per_clip)} labels given for n={n} clips")
+        out = []
+        for k, lab in enumerate(per_clip):
+            index = self.label_index(lab)
+            if index is None and self.num_classes:
+                # No label asked of a conditional model: the clip's own seed picks one.
+                g = torch.Generator().manual_seed(seed + k)
+                torch.randn(self.generator.latent_dim, generator=g)  # z comes first (see seed rule)
+                index = int(torch.randint(self.num_classes, (1,), generator=g))
+            out.append(ClipRequest(seed=seed + k, label=index))
+        return out
+
+    def frames(self, request: ClipRequest, n_frames: int, truncation: float | None = None) -> torch.Tensor:
+        """The normalised frames ``(n_frames, M)`` of one clip."""
+        with torch.no_grad():
+            return _GeneratorStream(self, request, truncation).read(n_frames)[0]
+
+    def render(
+        self,
+        requests: Sequence[ClipRequest],
+        seconds: float,
+        batch_size: int = 16,
+        truncation: float | None = None,
+        normalise: bool = True,
+        trim_db: float | None = None,
+    ) -> list[Clip]:
+        """Make one :class:`Clip` per request, ``seconds`` long (exactly, unless trimmed)."""
+        if batch_size < 1:
+            raise ConfigError(f"batch_size={batch_size} must be >= 1")
+        if truncation is not None and not truncation > 0:
+            raise ConfigError(f"truncation={truncation!r} must be > 0")
+        n_frames, n_samples = self.frames_for(seconds)
+        step = batch_size if self.batch_invariant() else 1
+        clips: list[Clip] = []
+        for start in range(0, len(requests), batch_size):
+            batch = requests[start : start + batch_size]
+            mels = torch.stack([self.frames(r, n_frames, truncation) for r in batch])
+            waves = torch.cat([self.vocode(mels[i : i + step]) for i in range(0, len(batch), step)])
+            for request, wave in zip(batch, waves):
+                audio = _fit_length(wave.cpu().numpy().astype(np.float32), n_samples)
+                clips.append(self._finish(audio, request, normalise, trim_db))
+        return clips
+
+    def generate(
+        self,
+        n: int = 1,
+        seconds: float = 1.0,
+        labels: str | int | Sequence[str | int | None] | None = None,
+        seed: int = 0,
+        batch_size: int = 16,
+        truncation: float | None = None,
+        normalise: bool = True,
+        trim_db: float | None = None,
+    ) -> list[np.ndarray]:
+        """``n`` clips of ``seconds`` each as float32 arrays at :attr:`sample_rate`.
+
+        :param labels: a label (name or index) for every clip, one per clip, or None (a
+            conditional model then picks each clip's label from its seed).
+        :param seed: clip ``k`` uses seed ``seed + k`` (see the module's seed rule).
+        :param truncation: draw ``z`` from a normal truncated to ``[-truncation, truncation]``.
+        :param normalise: scale each clip's peak to ``headroom_db`` dBFS.
+        :param trim_db: cut leading/trailing audio quieter than this many dB below the clip's loudest frame.
+        """
+        clips = self.render(self.requests(n, labels, seed), seconds, batch_size, truncation, normalise, trim_db)
+        return [clip.audio for clip in clips]
+
+    def _finish(self, audio: np.ndarray, request: ClipRequest, normalise: bool, trim_db: float | None) -> Clip:
+        if not np.isfinite(audio).all():
+            raise ConfigError(f"clip with seed {request.seed}: the vocoder {self.vocoder_name!r} produced non-finite samples")
+        if trim_db is not None:
+            audio = trim_silence(audio, self.feature_config.hop_length, trim_db)
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        silent = peak < SILENCE_PEAK
+        gain = 1.0
+        if silent:
+            warnings.warn(f"clip with seed {request.seed} is silent (peak {_dbfs(peak):.1f} dBFS)", stacklevel=3)
+        elif normalise:
+            gain = self.target_peak() / peak
+            audio = (audio * gain).astype(np.float32)
+        return Clip(audio, request.seed, request.label, _dbfs(peak), 20 * math.log10(gain), silent, dict(request.info))
+
+    # ------------------------------------------------------------------ streaming
+
+    def stream_frames(
+        self, chunk_frames: int, label: str | int | None = None, seed: int = 0, truncation: float | None = None
+    ) -> Iterator[torch.Tensor]:
+        """Endless normalised frames ``(chunk_frames, M)`` per chunk; they concatenate to one long clip."""
+        request = self.requests(1, label, seed)[0]
+        stream = _GeneratorStream(self, request, truncation)
+        while True:
+            with torch.no_grad():
+                yield stream.read(chunk_frames)[0]
+
+    def stream(
+        self,
+        seconds_per_chunk: float,
+        label: str | int | None = None,
+        seed: int = 0,
+        truncation: float | None = None,
+        normalise: bool = True,
+        max_chunks: int | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Endless waveform chunks ``(S,)`` of ``seconds_per_chunk`` (rounded to whole frames).
+
+        The generator's recurrent state is carried from chunk to chunk, so the frames are those
+        of one long generation; the vocoder runs on overlapping windows (see
+        :class:`OverlapVocoder`). With ``normalise`` the gain is set by the first non-silent
+        chunk and only ever lowered (when a later chunk would clip), so the level never pumps up.
+        """
+        if not seconds_per_chunk > 0:
+            raise ConfigError(f"seconds_per_chunk={seconds_per_chunk!r} must be > 0")
+        fc = self.feature_config
+        chunk = max(1, int(round(seconds_per_chunk * fc.sample_rate / fc.hop_length)))
+        stream = _GeneratorStream(self, self.requests(1, label, seed)[0], truncation)
+        context = self.context_frames()
+        ov = OverlapVocoder(self._raw_vocode, fc.hop_length, context, self.crossfade_samples())
+        gain: float | None = None
+        made = 0
+        while max_chunks is None or made < max_chunks:
+            # The first read also takes `context` frames of look-ahead, so every chunk's samples
+            # are final when it is emitted and each later read is exactly one chunk.
+            with torch.no_grad():
+                new = stream.read(chunk + context if made == 0 else chunk)
+                audio = ov.push(self.front.to_vocoder(new))[0].cpu().numpy().astype(np.float32)
+            if normalise:
+                peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+                if peak >= SILENCE_PEAK and (gain is None or peak * gain > 1.0):
+                    gain = self.target_peak() / peak
+                if gain is not None:
+                    audio = (audio * gain).astype(np.float32)
+            made += 1
+            yield audio
+
+
+def _label_embedding(generator: nn.Module, num_classes: int) -> nn.Embedding | None:
+    found = [m for m in generator.modules() if isinstance(m, nn.Embedding) and m.num_embeddings == num_classes]
+    return found[0] if len(found) == 1 else None
+
+
+def _fit_length(audio: np.ndarray, n: int) -> np.ndarray:
+    if audio.shape[-1] >= n:
+        return np.ascontiguousarray(audio[:n])
+    return np.pad(audio, (0, n - audio.shape[-1]))
+
+
+def _dbfs(peak: float) -> float:
+    return 20 * math.log10(peak) if peak > 0 else float("-inf")
+
+
+def trim_silence(audio: np.ndarray, hop: int, trim_db: float) -> np.ndarray:
+    """Cut leading and trailing hops whose RMS is ``trim_db`` dB or more below the loudest hop."""
+    n = audio.shape[-1] // hop
+    if n < 2:
+        return audio
+    rms = np.sqrt(np.mean(audio[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1))
+    top = rms.max()
+    if top <= 0:
+        return audio
+    loud = np.nonzero(rms >= top * 10 ** (-abs(trim_db) / 20))[0]
+    return np.ascontiguousarray(audio[loud[0] * hop : (loud[-1] + 1) * hop])
