@@ -1,0 +1,465 @@
+"""``audiogan evaluate``: how close generated audio is to a real folder, with two references beside it.
+
+Every set is measured the same way against a *reference* half of the real folder:
+
+* ``real`` - the other half of the real folder (the floor: what sampling noise alone gives);
+* ``generated`` - clips from the run (vocoded audio, or ``--generated DIR``);
+* ``gaussian`` - frames drawn i.i.d. from a Gaussian fitted to the reference frames (per class
+  when labelled): right spectral colour, no temporal structure. A model must beat it on the
+  window distance to have learnt anything about time.
+
+Features are the run's own normalised log-mel (its FeatureConfig and statistics), computed from
+audio for real and generated clips alike. Levels are matched first (``level="rms"``): every
+clip is scaled so its *active* RMS (the loudest half of its frames) equals the reference
+median, because a gain change alone would otherwise dominate every distance (DESIGN.md).
+``mel_space="generator"`` instead takes the generator's own frames before the vocoder (no level
+matching is possible there, so real clips are used at their recorded level too); the gap
+between the two spaces is what the vocoder loses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from . import metrics
+from .audio import AUDIO_EXTENSIONS, load_audio
+from .config import FeatureConfig
+from .errors import ConfigError, DataError
+from .features import MelFrontEnd
+
+__all__ = ["FORMAT", "EvalSet", "evaluate", "format_table", "load_real", "training_evaluator", "write_plot"]
+
+FORMAT = "audiogan-evaluation"
+CANDIDATES = ("generated", "real", "gaussian")
+
+
+class EvalSet:
+    """Clips as normalised feature sequences ``(T_i, M)`` with int labels (-1 = unlabelled)."""
+
+    def __init__(self, sequences: list[np.ndarray], labels: Sequence[int], durations: Sequence[float] = ()) -> None:
+        self.sequences = sequences
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.durations = np.asarray(durations, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def subset(self, index: np.ndarray) -> "EvalSet":
+        """The clips at ``index``."""
+        durations = self.durations[index] if len(self.durations) else ()
+        return EvalSet([self.sequences[i] for i in index], self.labels[index], durations)
+
+
+# --------------------------------------------------------------------------- audio -> features
+
+
+def active_rms(audio: np.ndarray, frame: int = 320) -> float:
+    """RMS of the loudest half of ``frame``-sample frames: a level that trailing silence does not sink."""
+    audio = np.asarray(audio, dtype=np.float64)
+    n = max(1, len(audio) // frame)
+    power = np.array([np.mean(c**2) for c in np.array_split(audio, n)]) if len(audio) else np.zeros(1)
+    loud = np.sort(power)[len(power) // 2 :]
+    return float(np.sqrt(loud.mean()))
+
+
+class FeatureMaker:
+    """Waveforms -> normalised log-mel ``(T, M)`` in the run's scale, optionally level-matched."""
+
+    def __init__(self, feature_config: FeatureConfig, level: str = "rms") -> None:
+        if level not in ("rms", "none"):
+            raise ConfigError(f"level={level!r}: expected 'rms' or 'none'")
+        self.front = MelFrontEnd(feature_config)
+        self.level = level
+        self.target: float | None = None  # active RMS every clip is scaled to; set from the reference
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        """Features of one clip ``(S,)`` -> ``(T, M)`` float32."""
+        audio = np.asarray(audio, dtype=np.float32)
+        if self.level == "rms" and self.target is not None:
+            current = active_rms(audio)
+            if current > 1e-8:  # digital silence stays silence
+                audio = audio * np.float32(self.target / current)
+        with torch.no_grad(), metrics.one_thread():  # one clip is too small to split across threads
+            return self.front.features(torch.from_numpy(audio))[0].numpy()
+
+
+def _scan(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+                  and not p.name.startswith("."))
+
+
+def _label_of(path: Path, root: Path, class_names: list[str]) -> int:
+    """Class from the first-level folder (``DIR/<label>/x.wav``) or a ``<label>_``/``<label>-`` file prefix."""
+    rel = path.relative_to(root)
+    if len(rel.parts) > 1 and rel.parts[0] in class_names:
+        return class_names.index(rel.parts[0])
+    for name in sorted(class_names, key=len, reverse=True):  # longest first: "10" before "1"
+        if rel.name.startswith((f"{name}_", f"{name}-")):
+            return class_names.index(name)
+    return -1
+
+
+def load_real(data_dir: str | Path, sample_rate: int) -> tuple[list[np.ndarray], np.ndarray, list[str], list[tuple[str, str]]]:
+    """Audio of a real folder at ``sample_rate``: ``(clips, labels, class_names, skipped)``.
+
+    The folder is scanned exactly as training scans it (:func:`audiogan.cache.scan_folder`:
+    labels from first-level subfolders, hidden files ignored); unreadable files and clips
+    shorter than training's minimum are skipped with reasons.
+    """
+    from .cache import REASON_TOO_SHORT, scan_folder
+    from .data import DEFAULT_MIN_SECONDS
+
+    scan = scan_folder(data_dir)
+    class_names = sorted({c.label for c in scan.candidates if c.label is not None})
+    clips, labels, skipped = [], [], list(scan.skipped)
+    for cand in scan.candidates:
+        try:
+            clip = load_audio(scan.root / cand.rel, sample_rate)
+        except DataError as exc:
+            skipped.append((cand.rel, str(exc)))
+            continue
+        if len(clip) < DEFAULT_MIN_SECONDS * sample_rate:
+            skipped.append((cand.rel, REASON_TOO_SHORT))
+            continue
+        clips.append(clip)
+        labels.append(class_names.index(cand.label) if cand.label is not None else -1)
+    if len(clips) < 4:
+        raise DataError(f"{data_dir}: need at least 4 readable audio files to evaluate, found {len(clips)}")
+    return clips, np.asarray(labels, np.int64), class_names, skipped
+
+
+def _split(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified halves ``(reference, held_out)`` of clip indices."""
+    rng = np.random.default_rng(seed)
+    ref, held = [], []
+    for label in np.unique(labels):
+        index = rng.permutation(np.flatnonzero(labels == label))
+        cut = (len(index) + 1) // 2
+        ref.extend(index[:cut])
+        held.extend(index[cut:])
+    return np.sort(np.asarray(ref, np.int64)), np.sort(np.asarray(held, np.int64))
+
+
+# --------------------------------------------------------------------------- generated sets
+
+
+def _run_info(run: Any) -> tuple[FeatureConfig, list[str], Any]:
+    """``(feature_config, class_names, synthesizer_or_None)`` from a run folder/file or an object."""
+    if isinstance(run, (str, Path)):
+        from .checkpoint import load_checkpoint
+
+        path = Path(run) / "generator.pt" if Path(run).is_dir() else Path(run)
+        data = load_checkpoint(path, kind="generator")
+        return FeatureConfig.from_dict(data["feature_config"]), [str(c) for c in data["class_names"]], None
+    return run.feature_config, list(getattr(run, "class_names", []) or []), run
+
+
+def _generate_audio(synth: Any, counts: dict[int, int], seconds: dict[int, float], seed: int) -> tuple[list, list]:
+    clips, labels = [], []
+    for label, n in counts.items():
+        if n <= 0:
+            continue
+        kwargs = {"labels": [label] * n} if label >= 0 else {}
+        out = synth.generate(n, seconds[label], seed=seed + max(label, 0), **kwargs)
+        clips.extend(np.asarray(c, dtype=np.float32).reshape(-1) for c in out)
+        labels.extend([label] * len(out))
+    return clips, labels
+
+
+def _generate_frames(run: Any, fc: FeatureConfig, counts: dict[int, int], seconds: dict[int, float],
+                     seed: int, registry: Any = None) -> tuple[list, list]:
+    """The generator's own normalised frames, before any vocoder."""
+    from .checkpoint import load_generator
+    from .features import samples_to_frames
+
+    model = load_generator(run, registry=registry).model if isinstance(run, (str, Path)) else run.generator
+    torch_gen = torch.Generator().manual_seed(seed)
+    sequences, labels = [], []
+    with torch.no_grad():
+        for label, n in counts.items():
+            if n <= 0:
+                continue
+            z = torch.randn(n, model.latent_dim, generator=torch_gen)
+            lab = torch.full((n,), label, dtype=torch.long) if label >= 0 and model.num_classes else None
+            frames, _ = model(z, lab, samples_to_frames(int(seconds[label] * fc.sample_rate), fc))
+            sequences.extend(frames.float().numpy())
+            labels.extend([label] * n)
+    return sequences, labels
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+class Scorer:
+    """Everything fitted on the reference half once; :meth:`score` measures one candidate set."""
+
+    def __init__(self, reference: EvalSet, num_classes: int, k: int, pca_dim: int, ndb_bins: int, seed: int):
+        self.k, self.seed = k, seed
+        self.fd = metrics.WindowFD(reference.sequences, k=k, pca_dim=pca_dim)
+        # NDB on non-overlapping windows: overlapping ones would count each frame k times and
+        # make the proportion test see far more independent samples than there are
+        ref_windows = self.fd.pca.transform(metrics.window_vectors(reference.sequences, k, hop=k)) \
+            if self.fd.pca is not None else metrics.window_vectors(reference.sequences, k, hop=k)
+        self.bins = int(min(ndb_bins, max(2, len(ref_windows) // 10)))
+        self.centroids = metrics.kmeans(ref_windows, self.bins, seed=seed)[0] if len(ref_windows) >= self.bins else None
+        self.ref_windows = ref_windows
+        embeddings = metrics.clip_embeddings(reference.sequences)
+        self.classifier = None
+        if num_classes >= 2 and (reference.labels >= 0).all():
+            self.classifier = metrics.ClipClassifier(num_classes, seed=seed).fit(embeddings, reference.labels)
+            self.ruler = self.classifier.standardise
+        else:
+            mean, std = embeddings.mean(0), embeddings.std(0) + 1e-6
+            self.ruler = lambda e: (e - mean) / std
+        self.reference_diversity = metrics.diversity(self.ruler(embeddings), seed=seed)
+
+    def score(self, candidate: EvalSet) -> dict[str, Any]:
+        """All metrics of ``candidate`` against the reference (``None`` where not applicable)."""
+        out: dict[str, Any] = {"clips": len(candidate)}
+        out.update(self.fd.scores(candidate.sequences))
+        windows = metrics.window_vectors(candidate.sequences, self.k, hop=self.k)
+        if self.fd.pca is not None and len(windows):
+            windows = self.fd.pca.transform(windows)
+        if self.centroids is not None and len(windows):
+            result = metrics.ndb(self.ref_windows, windows, centroids=self.centroids)
+            out.update(ndb=result.ndb, ndb_bins=result.bins, ndb_k=result.ndb_k, ndb_js=result.js)
+        else:
+            out.update(ndb=None, ndb_bins=None, ndb_k=None, ndb_js=None)
+        embeddings = metrics.clip_embeddings(candidate.sequences)
+        out["diversity"] = metrics.diversity(self.ruler(embeddings), seed=self.seed)
+        out["diversity_ratio"] = out["diversity"] / self.reference_diversity
+        out["accuracy"] = out["inception_score"] = None
+        if self.classifier is not None:
+            probs = self.classifier.predict_proba(embeddings)
+            out["inception_score"] = metrics.inception_score(probs)
+            known = candidate.labels >= 0
+            if known.any():
+                out["accuracy"] = float((probs[known].argmax(1) == candidate.labels[known]).mean())
+        return out
+
+
+def evaluate(
+    run_or_generator: Any,
+    data_dir: str | Path,
+    n_per_label: int | None = None,
+    generated_dir: str | Path | None = None,
+    k: int = 8,
+    seed: int = 0,
+    pca_dim: int = 64,
+    ndb_bins: int = 20,
+    level: str = "rms",
+    mel_space: str = "audio",
+    plot: str | Path | None = None,
+    registry: Any = None,
+) -> dict[str, Any]:
+    """Compare a run's output with a real folder; returns the JSON-ready result (see ``format_table``).
+
+    :param run_or_generator: a run folder, a ``generator.pt`` path, or a loaded synthesizer
+        (``feature_config``, ``class_names``, ``generate(n, seconds, labels=, seed=)``); ``None``
+        with ``generated_dir`` compares any audio folder using statistics of the real data.
+    :param n_per_label: clips generated per label; default: as many as the held-out real half has.
+    :param generated_dir: score these audio files instead of generating (labels from subfolders
+        or ``<label>_`` prefixes).
+    :param k: window length in frames for the window distance and NDB.
+    :param level: ``"rms"`` matches every clip's active RMS to the reference median; ``"none"``.
+    :param mel_space: ``"audio"`` (vocoded audio through the front end) or ``"generator"``.
+    :param plot: write a PNG comparing mel statistics here.
+    :param registry: plugin registry used to rebuild the run's generator and vocoder (``--plugin``).
+    """
+    if mel_space not in ("audio", "generator"):
+        raise ConfigError(f"mel_space={mel_space!r}: expected 'audio' or 'generator'")
+    if k < 1:
+        raise ConfigError(f"--window {k}: must be >= 1")
+    if run_or_generator is None and generated_dir is None:
+        raise ConfigError("evaluate needs a run or --generated DIR")
+    if mel_space == "generator":
+        if generated_dir is not None:
+            raise ConfigError("mel_space='generator' needs a run, not --generated audio")
+        level = "none"  # the generator's frames carry the training level; compare like with like
+    if run_or_generator is not None:
+        fc, run_classes, synth = _run_info(run_or_generator)
+    else:
+        fc, run_classes, synth = None, [], None
+    sample_rate = fc.sample_rate if fc is not None else FeatureConfig().sample_rate
+    audio, labels, class_names, skipped = load_real(data_dir, sample_rate)
+    if fc is None:  # no run: statistics of the real folder itself define the scale
+        fc = _stats_config(audio, sample_rate)
+    if run_classes and class_names and run_classes != class_names:
+        raise ConfigError(f"{data_dir}: classes {class_names} differ from the run's {run_classes}")
+    ref_index, held_index = _split(labels, seed)
+    maker = FeatureMaker(fc, level)
+    maker.target = float(np.median([active_rms(audio[i]) for i in ref_index]))
+    durations = [len(a) / sample_rate for a in audio]
+    real = EvalSet([maker(a) for a in audio], labels, durations)
+    reference, held_out = real.subset(ref_index), real.subset(held_index)
+
+    # generated set: sizes and lengths follow the held-out half, label by label
+    if run_classes and class_names:  # conditional run, labelled data: follow each label
+        counts = {lab: n_per_label if n_per_label is not None else int((held_out.labels == lab).sum())
+                  for lab in range(len(class_names))}
+    elif run_classes:  # conditional run, unlabelled data: spread over the run's labels, score unlabelled
+        share = n_per_label if n_per_label is not None else -(-len(held_out) // len(run_classes))
+        counts = {lab: share for lab in range(len(run_classes))}
+    else:
+        counts = {-1: n_per_label if n_per_label is not None else len(held_out)}
+    seconds = {lab: float(np.median(reference.durations[reference.labels == lab]
+                                    if lab >= 0 and class_names else reference.durations)) for lab in counts}
+    if generated_dir is not None:
+        gen_root = Path(generated_dir)
+        files = _scan(gen_root) if gen_root.is_dir() else []
+        if not files:
+            raise DataError(f"{gen_root}: no audio files to evaluate")
+        generated = EvalSet([maker(load_audio(f, sample_rate)) for f in files],
+                            [_label_of(f, gen_root, class_names) for f in files])
+    elif mel_space == "generator":
+        generated = EvalSet(*_generate_frames(run_or_generator, fc, counts, seconds, seed, registry))
+    else:
+        if synth is None:
+            from .generate import load
+
+            synth = load(run_or_generator, registry=registry)
+        clips, gen_labels = _generate_audio(synth, counts, seconds, seed)
+        generated = EvalSet([maker(c) for c in clips], gen_labels)
+    if not class_names:
+        generated.labels[:] = -1  # the run's labels mean nothing to an unlabelled real folder
+
+    # the i.i.d. reference: per class when labelled, lengths and labels as the held-out half
+    gauss_sequences = [np.zeros(0)] * len(held_out)
+    for lab in np.unique(held_out.labels):
+        source = [s for s, l in zip(reference.sequences, reference.labels) if l == lab]
+        index = np.flatnonzero(held_out.labels == lab)
+        drawn = metrics.gaussian_frame_model(source, [len(held_out.sequences[i]) for i in index], seed=seed + int(lab) + 1)
+        for i, seq in zip(index, drawn):
+            gauss_sequences[i] = seq
+    gaussian = EvalSet(gauss_sequences, held_out.labels)
+
+    scorer = Scorer(reference, len(class_names), k, pca_dim, ndb_bins, seed)
+    sets = {"generated": generated, "real": held_out, "gaussian": gaussian}
+    result = {
+        "format": FORMAT,
+        "format_version": 1,
+        "run": str(run_or_generator) if isinstance(run_or_generator, (str, Path)) else None,
+        "data": str(data_dir),
+        "generated_dir": str(generated_dir) if generated_dir is not None else None,
+        "settings": {"window": k, "pca_dim": pca_dim, "ndb_bins": scorer.bins, "seed": seed, "level": level,
+                     "mel_space": mel_space, "n_per_label": n_per_label},
+        "class_names": class_names,
+        "reference": {"clips": len(reference), "diversity": scorer.reference_diversity,
+                      "pca_dim": int(scorer.fd.pca.components.shape[0]) if scorer.fd.pca is not None else k * fc.n_mels,
+                      "skipped": [list(s) for s in skipped]},
+        "results": {name: scorer.score(s) for name, s in sets.items()},
+    }
+    result = _clean(result)
+    if plot is not None:
+        write_plot(plot, {"real": real.sequences, "generated": generated.sequences, "gaussian": gauss_sequences}, k)
+    return result
+
+
+def _clean(value: Any) -> Any:
+    """JSON-ready copy: numpy scalars to Python numbers, NaN/inf to ``None``."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _stats_config(audio: list[np.ndarray], sample_rate: int) -> FeatureConfig:
+    """A default FeatureConfig at ``sample_rate`` with per-bin statistics of ``audio`` (no run given)."""
+    fc = FeatureConfig(sample_rate=sample_rate)
+    front = MelFrontEnd(fc)
+    with torch.no_grad():
+        frames = np.concatenate([front.log_mel(torch.from_numpy(np.asarray(a, np.float32)))[0].numpy() for a in audio])
+    fc.mel_mean = frames.mean(0).tolist()
+    fc.mel_std = np.maximum(frames.std(0), 1e-3).tolist()
+    return fc
+
+
+# --------------------------------------------------------------------------- reporting
+
+ROWS = (
+    ("window FD (headline)", "window_fd", "{:.3f}"),
+    ("frame FD", "frame_fd", "{:.3f}"),
+    ("NDB/K", "ndb_k", "{:.2f}"),
+    ("NDB JS divergence", "ndb_js", "{:.4f}"),
+    ("class accuracy", "accuracy", "{:.1%}"),
+    ("inception score", "inception_score", "{:.2f}"),
+    ("diversity / real", "diversity_ratio", "{:.2f}"),
+    ("clips", "clips", "{}"),
+)
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A plain-text table: one row per metric, columns generated | real (floor) | i.i.d. gaussian."""
+    cols = [("generated", "generated"), ("real", "real (floor)"), ("gaussian", "iid gaussian")]
+    s = result["settings"]
+    lines = [
+        f"reference: {result['reference']['clips']} real clips of {result['data']}; window {s['window']} frames, "
+        f"PCA {result['reference']['pca_dim']}, {s['ndb_bins']} NDB bins, level {s['level']}, mel space {s['mel_space']}",
+        f"{'metric':<22}" + "".join(f"{title:>15}" for _, title in cols),
+    ]
+    for title, key, fmt in ROWS:
+        cells = []
+        for name, _ in cols:
+            value = result["results"][name].get(key)
+            cells.append("-" if value is None or (isinstance(value, float) and not np.isfinite(value)) else fmt.format(value))
+        lines.append(f"{title:<22}" + "".join(f"{c:>15}" for c in cells))
+    lines.append("lower is better for FD, NDB and JS; the real column is the floor, iid gaussian has no temporal structure")
+    return "\n".join(lines)
+
+
+def write_plot(path: str | Path, sets: dict[str, Sequence[np.ndarray]], k: int) -> Path:
+    """PNG: per-bin mean and std of frames, and frame-to-frame correlation by lag, for each set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .fileio import atomic_path
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for name, seqs in sets.items():
+        frames = metrics.frame_vectors(seqs)
+        axes[0].plot(frames.mean(0), label=name)
+        axes[1].plot(frames.std(0), label=name)
+        lags = range(1, k + 1)
+        axes[2].plot(list(lags), [_lag_correlation(seqs, lag) for lag in lags], marker="o", label=name)
+    for ax, title, xlabel in zip(axes, ("mean per mel bin", "std per mel bin", "frame correlation by lag"),
+                                 ("mel bin", "mel bin", "lag (frames)")):
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _lag_correlation(sequences: Sequence[np.ndarray], lag: int) -> float:
+    """Mean over bins of the correlation between frames ``t`` and ``t + lag``, each clip's own mean
+    removed (so differences between clips or classes do not pass for temporal structure)."""
+    centred = [np.asarray(s, np.float64) - np.asarray(s, np.float64).mean(0) for s in sequences if len(s) > lag]
+    a = [s[:-lag] for s in centred]
+    b = [s[lag:] for s in centred]
+    if not a:
+        return float("nan")
+    x, y = np.concatenate(a), np.concatenate(b)
+    denom = np.sqrt((x * x).sum(0) * (y * y).sum(0))
+    return float(np.mean((x * y).sum(0) / np.where(denom > 0, denom, np.inf)))
+
+
+def training_evaluator(dataset: Any, max_clips: int = 256, k: int = 8, pca_dim: int = 64, seed: int = 0) -> metrics.WindowFD:
+    """A :class:`~audiogan.metrics.WindowFD` on up to ``max_clips`` clips of a FeatureSet, for the
+    training loop's periodic evaluation (generated frames are already in the same normalised scale)."""
+    index = np.random.default_rng(seed).permutation(len(dataset))[:max_clips]
+    return metrics.WindowFD([np.asarray(dataset.clip(int(i))) for i in index], k=k, pca_dim=pca_dim)

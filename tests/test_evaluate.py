@@ -1,0 +1,122 @@
+"""``audiogan evaluate``: the library call, the CLI and its JSON schema, on audio the tests write."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audiogan import metrics
+from audiogan.cli import main
+from audiogan.evaluate import CANDIDATES, active_rms, evaluate, format_table, training_evaluator
+from audiogan.synthetic import write_corpus
+
+METRIC_KEYS = {"clips", "frame_fd", "window_fd", "ndb", "ndb_bins", "ndb_k", "ndb_js", "diversity",
+               "diversity_ratio", "accuracy", "inception_score"}
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A real folder (3 classes x 10 clips) and a fresh draw of the same process (3 x 5)."""
+    root = tmp_path_factory.mktemp("eval")
+    return {
+        "real": write_corpus(root / "real", per_class=10, seconds=0.4, sample_rate=16000, seed=0),
+        "gen": write_corpus(root / "gen", per_class=5, seconds=0.4, sample_rate=16000, seed=7),
+        "root": root,
+    }
+
+
+def test_cli_json_schema_table_and_plot(corpora: dict[str, Path], tmp_path: Path, capsys) -> None:
+    out_json, png = tmp_path / "result.json", tmp_path / "plot.png"
+    code = main(["evaluate", "--data", str(corpora["real"]), "--generated", str(corpora["gen"]),
+                 "--json", "--output", str(out_json), "--plot", str(png), "--window", "4"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out_json.read_text())
+    assert printed["format"] == "audiogan-evaluation" and printed["format_version"] == 1
+    assert printed["class_names"] == ["chirp", "drums", "pluck"]
+    assert printed["settings"]["window"] == 4 and printed["settings"]["level"] == "rms"
+    assert printed["reference"]["clips"] == 15
+    assert set(printed["results"]) == set(CANDIDATES)
+    for name in CANDIDATES:
+        assert set(printed["results"][name]) == METRIC_KEYS
+        assert 0.0 <= printed["results"][name]["accuracy"] <= 1.0
+    assert printed["results"]["generated"]["clips"] == 15
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the table shows every metric for the three columns
+    table = format_table(printed)
+    for title in ("window FD", "NDB/K", "inception score", "generated", "real (floor)", "iid gaussian"):
+        assert title in table
+
+
+def test_fresh_samples_beat_the_iid_reference_and_match_the_floor(corpora: dict[str, Path]) -> None:
+    result = evaluate(None, corpora["real"], generated_dir=corpora["gen"], k=4)["results"]
+    gen, real, gauss = result["generated"], result["real"], result["gaussian"]
+    # the i.i.d. frame model has the frames but not their order: only windows expose it
+    assert gauss["window_fd"] > 2 * max(gen["window_fd"], real["window_fd"])
+    assert gen["accuracy"] > 0.8 and real["accuracy"] > 0.8
+    assert 0.6 < gen["diversity_ratio"] < 1.5
+
+
+def test_collapse_onto_one_clip_shows_in_diversity_accuracy_and_ndb(corpora: dict[str, Path], tmp_path: Path) -> None:
+    collapsed = tmp_path / "collapsed"
+    source = sorted((corpora["gen"] / "pluck").glob("*.wav"))[0]
+    for name in ("chirp", "drums", "pluck"):  # every label answers with the same pluck
+        (collapsed / name).mkdir(parents=True)
+        for i in range(5):
+            shutil.copy(source, collapsed / name / f"{i}.wav")
+    result = evaluate(None, corpora["real"], generated_dir=collapsed, k=4)["results"]
+    gen, real = result["generated"], result["real"]
+    assert gen["diversity_ratio"] < 0.05
+    assert gen["accuracy"] < 0.5
+    assert gen["inception_score"] < 1.2 < real["inception_score"]
+    assert gen["ndb_k"] > real["ndb_k"]
+    assert gen["window_fd"] > 3 * real["window_fd"]
+
+
+def test_level_matching_makes_a_gain_change_invisible(corpora: dict[str, Path], tmp_path: Path) -> None:
+    import soundfile as sf
+
+    quiet = tmp_path / "quiet"
+    for path in sorted(corpora["gen"].rglob("*.wav")):
+        audio, rate = sf.read(path)
+        target = quiet / path.relative_to(corpora["gen"])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(target, audio * 0.1, rate, subtype="FLOAT")  # -20 dB, no extra quantisation noise
+    as_is = evaluate(None, corpora["real"], generated_dir=corpora["gen"], k=4)["results"]["generated"]
+    matched = evaluate(None, corpora["real"], generated_dir=quiet, k=4)["results"]["generated"]
+    raw = evaluate(None, corpora["real"], generated_dir=quiet, k=4, level="none")["results"]["generated"]
+    assert matched["window_fd"] == pytest.approx(as_is["window_fd"], rel=0.05)
+    assert raw["window_fd"] > 2 * as_is["window_fd"]
+
+
+def test_active_rms_ignores_trailing_silence() -> None:
+    tone = 0.5 * np.sin(np.linspace(0, 200 * np.pi, 8000))
+    padded = np.concatenate([tone, np.zeros(6000)])
+    assert active_rms(padded) == pytest.approx(active_rms(tone), rel=0.05)
+
+
+def test_user_errors_are_one_line(corpora: dict[str, Path], tmp_path: Path, capsys) -> None:
+    assert main(["evaluate", "--data", str(corpora["real"])]) == 2
+    assert "--generated" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["evaluate", "--data", str(corpora["real"]), "--generated", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no audio files" in err and "\n" not in err
+    assert main(["evaluate", "--data", str(tmp_path / "missing"), "--generated", str(corpora["gen"])]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def test_training_evaluator_on_a_feature_set(corpora: dict[str, Path]) -> None:
+    from audiogan.config import FeatureConfig
+    from audiogan.data import load_dataset
+
+    dataset = load_dataset(corpora["real"], FeatureConfig(n_mels=32), cache_dir=corpora["root"] / "cache",
+                           progress=False, workers=1)
+    fd = training_evaluator(dataset, max_clips=20, k=4, pca_dim=32)
+    clips = [dataset.clip(i) for i in range(len(dataset))]
+    iid = metrics.gaussian_frame_model(clips, [len(c) for c in clips], seed=3)
+    assert fd.score(clips) < fd.score(iid)
