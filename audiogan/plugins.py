@@ -19,6 +19,7 @@ Each hook implementation is then called on its own so an error names the plugin 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -205,9 +206,12 @@ class Registry:
 # --------------------------------------------------------------------------- loading
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else ""
+def _one_line(exc: BaseException, join: bool = False) -> str:
+    """The first line of an exception message (all lines joined by '; ' with ``join``)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if join:
+        return "; ".join(lines)
+    return lines[0] if lines else ""
 
 
 def _env_list(name: str) -> list[str] | None:
@@ -231,7 +235,8 @@ def _load_local(spec: str) -> tuple[str, ModuleType]:
             raise PluginError(f"plugin file not found: {spec}")
         # A stable, unique module name so dataclass/typing lookups through sys.modules work.
         resolved = path.resolve()
-        mod_name = f"audiogan_local_plugin_{resolved.stem}_{abs(hash(str(resolved))) & 0xFFFFFFFF:08x}"
+        digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:8]
+        mod_name = f"audiogan_local_plugin_{resolved.stem}_{digest}"
         if mod_name in sys.modules:
             return spec, sys.modules[mod_name]
         module_spec = importlib.util.spec_from_file_location(mod_name, resolved)
@@ -260,7 +265,7 @@ def _register(pm: pluggy.PluginManager, plugin: Any, name: str, hint: str = "") 
     try:
         return pm.register(plugin, name=name) is not None
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {name!r} is invalid: {_one_line(exc)}{hint}") from None
+        raise PluginError(f"plugin {name!r} is invalid: {_one_line(exc, join=True)}{hint}") from None
     except ValueError as exc:  # pluggy: same object or name registered twice
         raise PluginError(f"plugin {name!r} cannot be registered: {_one_line(exc)}") from None
 
@@ -359,7 +364,15 @@ def load_registry(extra: Sequence[str] = (), strict: bool | None = None) -> Regi
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         plugin_name = pm.get_name(exc.plugin) if exc.plugin is not None else "?"
-        raise PluginError(f"plugin {plugin_name!r} implements an unknown hook: {_one_line(exc)}") from None
+        known = sorted(name for name, _ in inspect.getmembers(hookspecs) if name.startswith("register_"))
+        unknown = [
+            name for name in dir(exc.plugin)
+            if hasattr(getattr(exc.plugin, name, None), f"{ENTRY_POINT_GROUP}_impl") and name not in known
+        ]
+        raise PluginError(
+            f"plugin {plugin_name!r} implements an unknown hook {', '.join(unknown) or '?'}; "
+            f"the hooks are: {', '.join(known)}"
+        ) from None
 
     return Registry(_collect(pm, plugins), list(plugins.values()), failures, pm)
 
