@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
+import types
+from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
@@ -28,10 +31,15 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
+from audiogan_plugins import vocoder_discriminators as vd
+
+from . import __version__, contracts
+from .checkpoint import load_checkpoint
 from .config import FeatureConfig
-from .errors import ConfigError, DataError
+from .errors import CheckpointError, ConfigError, DataError
 from .features import MelFrontEnd
 from .objectives import LOSSES
+from .trainer import Trainer
 
 __all__ = [
     "VocoderTrainConfig",
@@ -39,57 +47,87 @@ __all__ = [
     "SegmentSampler",
     "MultiScaleMelLoss",
     "log_mel_l1",
-    "mrstft_distance",
 ]
 
 
 @dataclasses.dataclass
 class VocoderTrainConfig:
-    """Settings of vocoder training (``--set train.key=value`` on ``train-vocoder``)."""
+    """Settings of vocoder training (``--set train.key=value`` on ``train-vocoder``).
 
-    steps: int = 20000  # optimiser steps (one D + one G update each once the discriminators are on)
+    Field names shared with the GAN's :class:`~audiogan.train_config.TrainConfig` (``lr_g``,
+    ``optimizer``, ``divergence_patience``, ...) mean the same thing: the engine's optimiser,
+    checkpoint, logging and divergence-guard code reads them from either.
+    """
+
+    steps: int = 20000  # optimiser steps (one D + one vocoder update each once the discriminators are on)
     batch_size: int = 8  # crops per batch
     segment_frames: int = 32  # frames per crop (32 x 256 = 0.5 s at 16 kHz: FSDD clips are ~0.4 s)
-    lr: float = 5e-4  # vocoder learning rate (Vocos); cosine-decayed to lr_final over the run
-    lr_d: float = 2e-4  # discriminator learning rate
-    lr_final: float = 1e-5  # end of the cosine schedule
+    optimizer: Literal["adam", "adamw"] = "adamw"  # AdamW as Vocos and HiFi-GAN
+    lr_g: float = 5e-4  # vocoder learning rate (Vocos); cosine-decayed to lr_final over the run
+    lr_d: float = 2e-4  # discriminator learning rate, same schedule
+    lr_final: float = 1e-5  # end of the cosine schedule (both models)
     betas: list[float] = dataclasses.field(default_factory=lambda: [0.8, 0.9])  # AdamW betas (Vocos, HiFi-GAN)
+    weight_decay: float = 0.01  # AdamW's decoupled weight decay (PyTorch default)
     loss: str = "hinge"  # adversarial loss: hinge (Vocos) or least-squares (HiFi-GAN)
     discriminators: list[str] = dataclasses.field(default_factory=lambda: ["mpd", "mrd"])  # mpd, mrd or both
     mel_weight: float = 45.0  # multi-scale log-mel L1 weight (HiFi-GAN / Vocos)
-    fm_weight: float = 2.0  # feature-matching weight
+    fm_weight: float = 2.0  # feature-matching weight (HiFi-GAN)
     adv_weight: float = 1.0  # adversarial weight
     mel_scales: list[float] = dataclasses.field(default_factory=lambda: [0.5, 1.0, 2.0])  # FFT sizes as multiples of n_fft
-    warmup_steps: int = 0  # steps of mel loss only before the discriminators join
-    grad_clip: float = 100.0  # max global grad norm per model (GAN vocoders spike early); 0 = off
+    warmup_steps: int = 0  # steps of mel loss only before the discriminators join (Vocos' pretrain_mel_steps)
+    lr_schedule: Literal["cosine", "constant"] = "cosine"  # cosine: decay to lr_final over `steps` (Vocos)
+    grad_clip: float = 1000.0  # max global grad norm per model: a safety net for early spikes only; 0 = off
+    ema_decay: float = 0.0  # EMA of the vocoder's weights, which vocoder.pt holds; 0 = the raw weights
+    mpd_periods: list[int] = dataclasses.field(default_factory=lambda: [2, 3, 5, 7, 11])  # MPD folds (HiFi-GAN)
     mpd_channels: list[int] = dataclasses.field(default_factory=lambda: [16, 64, 128, 128])  # MPD widths (HiFi-GAN: 32..1024)
     mrd_channels: int = 32  # MRD width (Vocos: 64)
+    mrd_scales: list[float] = dataclasses.field(default_factory=lambda: [0.5, 1.0, 2.0])  # MRD FFT sizes as multiples of n_fft
     seed: int = 0  # seeds torch and the crop sampler
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    amp: bool = True  # bf16 autocast on CUDA (the iSTFT and the losses stay float32)
-    log_every: int = 50  # steps between metrics lines / TensorBoard / progress-bar updates
-    checkpoint_every: int = 500  # steps between checkpoints (plus one at the end and on Ctrl-C)
-    keep_checkpoints: int = 3  # step-XXXXXX.pt files kept
-    sample_every: int = 1000  # steps between resynthesised sample clips; 0 = only at the end
-    samples: int = 3  # clips resynthesised for listening at each sample step
-    max_audio_seconds: float = 3600.0  # audio held in memory for crops; a larger folder is an error
+    device: str = "auto"  # auto (cuda > mps > cpu) | cpu | cuda | cuda:N | mps
+    amp: bool = True  # bf16 autocast on CUDA when supported (the iSTFT and the losses stay float32)
+    compile: bool = False  # torch.compile the vocoder and discriminators (opt-in)
+    log_every: int = 50  # steps between metrics.jsonl / TensorBoard / progress-bar updates
+    checkpoint_every: int = 500  # steps between checkpoints and vocoder.pt updates (plus at the end and on Ctrl-C)
+    keep_checkpoints: int = 3  # step-XXXXXX.pt files kept (last.pt is always kept)
+    sample_every: int = 1000  # steps between resynthesised sample clips + validation log-mel L1; 0 = only at the end
+    samples: int = 3  # clips resynthesised for listening and validation
+    divergence_patience: int = 20  # non-finite steps in a row before restoring the last good checkpoint
+    divergence_lr_factor: float = 0.5  # learning rates are multiplied by this after a restore
+    max_restores: int = 5  # give up (error) after this many restores
+    max_audio_seconds: float = 7200.0  # audio held in memory for crops (~0.5 GB at 16 kHz); more is an error
+    cache_dir: str | None = None  # feature cache location; None means DATA_DIR/.audiogan-cache
+    workers: int | None = None  # feature extraction processes; None = automatic
 
     def __post_init__(self) -> None:
-        for key in ("steps", "batch_size", "segment_frames", "log_every", "checkpoint_every", "keep_checkpoints"):
+        for key in ("steps", "batch_size", "segment_frames", "log_every", "checkpoint_every", "keep_checkpoints",
+                    "samples", "divergence_patience"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
-        for key in ("lr", "lr_d", "lr_final"):
+        for key in ("lr_g", "lr_d", "lr_final", "max_audio_seconds"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
-        for key in ("mel_weight", "fm_weight", "adv_weight", "warmup_steps", "grad_clip", "sample_every", "samples"):
+        for key in ("mel_weight", "fm_weight", "adv_weight", "warmup_steps", "grad_clip", "sample_every",
+                    "weight_decay", "max_restores"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be >= 0")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise ConfigError(f"train.betas={self.betas!r} must be two numbers in [0, 1)")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"train.ema_decay={self.ema_decay!r} must be in [0, 1)")
+        if not 0.0 < self.divergence_lr_factor <= 1.0:
+            raise ConfigError(f"train.divergence_lr_factor={self.divergence_lr_factor!r} must be in (0, 1]")
         if self.loss not in ("hinge", "least-squares"):
             raise ConfigError(f"train.loss={self.loss!r}: vocoders support hinge or least-squares (of {', '.join(LOSSES)})")
-        if not self.mel_scales or min(self.mel_scales) <= 0:
-            raise ConfigError(f"train.mel_scales={self.mel_scales!r} must be positive multiples of n_fft")
+        for key in ("mel_scales", "mrd_scales"):
+            if not getattr(self, key) or min(getattr(self, key)) <= 0:
+                raise ConfigError(f"train.{key}={getattr(self, key)!r} must be positive multiples of n_fft")
+        if self.device.split(":")[0] not in ("auto", "cpu", "cuda", "mps"):
+            raise ConfigError(f"train.device={self.device!r}: expected auto, cpu, cuda, cuda:N or mps")
+        from audiogan_plugins.vocoder_discriminators import DISCRIMINATORS
+
+        bad = [n for n in self.discriminators if n not in DISCRIMINATORS]
+        if bad or not self.discriminators:
+            raise ConfigError(f"train.discriminators={self.discriminators!r}: choose one or more of {', '.join(DISCRIMINATORS)}")
 
 
 # --------------------------------------------------------------------------- data
@@ -120,6 +158,7 @@ class AudioClips:
         self.files: list[str] = list(dataset.files)
         self.mels: list[np.ndarray] = []
         self.audio: list[np.ndarray] = []
+        self.real_frames: list[int] = []  # frames before any padding
         indices = range(len(dataset))
         if progress:
             from tqdm import tqdm
@@ -133,6 +172,7 @@ class AudioClips:
                 front = front or MelFrontEnd(fc)
                 with torch.no_grad():
                     mel = front.log_mel(torch.from_numpy(wave))[0].numpy()
+            self.real_frames.append(mel.shape[0])
             frames = max(mel.shape[0], min_frames)
             padded = np.zeros(frames * hop, dtype=np.float32)
             n = min(wave.shape[0], padded.shape[0])
@@ -161,19 +201,20 @@ class SegmentSampler:
         lengths = np.array([m.shape[0] for m in clips.mels], dtype=np.float64)
         self._weights = lengths / lengths.sum()
 
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next ``(mel (B, M, T), audio (B, S))`` float32 CPU tensors."""
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The next ``(mel (B, M, T), audio (B, S), mask (B, T))`` CPU tensors (mask: True on real frames)."""
         rng = np.random.default_rng([self.seed, self.batches_drawn])
         self.batches_drawn += 1
         T, hop = self.segment_frames, self.clips.feature_config.hop_length
         picks = rng.choice(len(self.clips), size=self.batch_size, p=self._weights)
-        mels, waves = [], []
+        mels, waves, masks = [], [], []
         for i in picks.tolist():
             mel, wave = self.clips.mels[i], self.clips.audio[i]
             start = int(rng.integers(mel.shape[0] - T + 1))
             mels.append(mel[start : start + T].T)
             waves.append(wave[start * hop : (start + T) * hop])
-        return torch.from_numpy(np.stack(mels)), torch.from_numpy(np.stack(waves))
+            masks.append(np.arange(start, start + T) < self.clips.real_frames[i])
+        return torch.from_numpy(np.stack(mels)), torch.from_numpy(np.stack(waves)), torch.from_numpy(np.stack(masks))
 
     def state_dict(self) -> dict[str, int]:
         """Plain ints: enough to continue the same stream."""
@@ -237,26 +278,6 @@ def log_mel_l1(reference: torch.Tensor, estimate: torch.Tensor, feature_config: 
         return float((front.log_mel(reference[..., :n]) - front.log_mel(estimate[..., :n])).abs().mean())
 
 
-def mrstft_distance(
-    reference: torch.Tensor, estimate: torch.Tensor, fft_sizes: Sequence[int] = (512, 1024, 2048)
-) -> float:
-    """Multi-resolution STFT distance (Parallel WaveGAN): mean over FFT sizes of spectral convergence + log-magnitude L1.
-
-    Hann windows, hop = n_fft / 4; both ``(S,)`` waveforms are cut to the shorter length.
-    """
-    n = min(reference.shape[-1], estimate.shape[-1])
-    x, y = reference[..., :n].float().reshape(1, -1), estimate[..., :n].float().reshape(1, -1)
-    total = 0.0
-    with torch.no_grad():
-        for n_fft in fft_sizes:
-            window = torch.hann_window(n_fft, device=x.device)
-            X = torch.stft(x, n_fft, n_fft // 4, n_fft, window, return_complex=True).abs().clamp_min(1e-7)
-            Y = torch.stft(y, n_fft, n_fft // 4, n_fft, window, return_complex=True).abs().clamp_min(1e-7)
-            convergence = torch.linalg.norm(X - Y) / torch.linalg.norm(X)
-            total += float(convergence) + float((X.log() - Y.log()).abs().mean())
-    return total / len(fft_sizes)
-
-
 # --------------------------------------------------------------------------- the inference file
 
 
@@ -287,3 +308,347 @@ def save_vocoder(path: Any, vocoder: nn.Module, registry: Any = None, step: int 
 
         registry = get_registry()
     return save_checkpoint(vocoder_file(registry, vocoder, step), path)
+
+
+# --------------------------------------------------------------------------- the step and the session
+
+
+@dataclasses.dataclass
+class VocoderBatch:
+    """Aligned crops: ``frames`` ``(B, M, T)`` log-mel (the vocoder's input scale), ``mask`` ``(B, T)``
+    True on real frames (False on padding of short clips), ``audio`` ``(B, T * hop)`` the target."""
+
+    frames: torch.Tensor
+    mask: torch.Tensor
+    audio: torch.Tensor
+
+
+class VocoderTrainer(Trainer):
+    """The engine's :class:`~audiogan.trainer.Trainer` with a vocoder step: one waveform-discriminator
+    update (after warm-up) and one vocoder update on aligned ``(mel, audio)`` crops.
+
+    Everything but the step is the engine's: fused optimisers that skip non-finite updates on the
+    device, gradient clipping, bf16 autocast, EMA, skip counters, ``state_dict`` and the learning-rate
+    scaling the divergence guard applies. In its state dicts ``generator`` is the vocoder.
+    """
+
+    def __init__(self, vocoder: nn.Module, discriminator: nn.Module, tc: VocoderTrainConfig, device: torch.device,
+                 mel_loss: nn.Module) -> None:
+        super().__init__(vocoder, discriminator, tc, device)  # type: ignore[arg-type]
+        self.mel_loss = mel_loss.to(device)
+
+    def _schedule(self) -> None:
+        # Cosine decay from the base rate to lr_final, times the divergence guard's scale.
+        tc = self.tc
+        factor = 1.0
+        if tc.lr_schedule == "cosine":
+            factor = 0.5 * (1.0 + math.cos(math.pi * min(self.step_count / tc.steps, 1.0)))
+        for opt, base in ((self.opt_g, tc.lr_g), (self.opt_d, tc.lr_d)):
+            lr = (tc.lr_final + (base - tc.lr_final) * factor) * self.lr_scale
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def step(self, batch: VocoderBatch) -> None:  # type: ignore[override]
+        """One D update (once past ``warmup_steps``) and one vocoder update; no host-device sync."""
+        tc = self.tc
+        self._schedule()
+        mel = batch.frames.to(self.device, non_blocking=True)
+        audio = batch.audio.to(self.device, non_blocking=True)
+        zero = torch.zeros((), device=self.device)
+        adversarial = self.step_count >= tc.warmup_steps and (tc.adv_weight > 0 or tc.fm_weight > 0)
+        with self.autocast():
+            fake = self.g_run(mel)[..., : audio.shape[-1]].float()
+        loss_d, norm_d, bad_d = zero, zero, torch.zeros((), dtype=torch.bool, device=self.device)
+        real_feats: list = []
+        if adversarial:
+            self.discriminator.requires_grad_(True)
+            with self.autocast():
+                real_logits, real_feats = self.d_run(audio)
+                fake_logits, _ = self.d_run(fake.detach())
+                loss_d = vd.adversarial_losses(tc.loss, real_logits, fake_logits)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            norm_d = self._clip(self.d_params)
+            bad_d = ~(torch.isfinite(loss_d) & torch.isfinite(norm_d))
+            self._apply(self.opt_d, bad_d)
+            self.discriminator.requires_grad_(False)  # frozen for the vocoder's backward
+        loss_mel = self.mel_loss(fake, audio)
+        loss_adv, loss_fm = zero, zero
+        if adversarial:
+            with self.autocast():
+                fake_logits, fake_feats = self.d_run(fake)
+                loss_adv = vd.generator_adversarial_loss(tc.loss, fake_logits)
+                loss_fm = vd.paired_feature_matching(real_feats, fake_feats)
+        loss_g = tc.mel_weight * loss_mel + tc.adv_weight * loss_adv + tc.fm_weight * loss_fm
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        norm_g = self._clip(self.g_params)
+        bad_g = ~(torch.isfinite(loss_g) & torch.isfinite(norm_g))
+        self._apply(self.opt_g, bad_g)
+        self._update_ema(bad_g)
+        bad = (bad_d | bad_g).float()
+        self.skipped += bad
+        self.streak = (self.streak + 1.0) * bad
+        ok = 1.0 - bad
+        self.good += ok
+        for key, value in (("loss_d", loss_d), ("loss_g", loss_adv), ("loss_fm", loss_fm), ("loss_mel", loss_mel),
+                           ("grad_norm_d", norm_d), ("grad_norm_g", norm_g)):
+            value = torch.nan_to_num(value.detach().float(), nan=0.0, posinf=0.0, neginf=0.0) * ok
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+        self.step_count += 1
+
+    def pop_metrics(self) -> dict[str, float]:
+        """The engine's metrics plus the scheduled learning rate of the vocoder right now."""
+        out = super().pop_metrics()
+        out["lr_now"] = float(self.opt_g.param_groups[0]["lr"])
+        return out
+
+
+# --------------------------------------------------------------------------- the session and fit
+
+
+class _VocoderSession:
+    """What the engine's loop (:func:`audiogan.train._loop`) and divergence guard expect of a session:
+    ``config.train``, ``trainer``, ``sampler``, ``run``, ``device``, ``save()``, ``samples()``, ``restore()``."""
+
+    def __init__(self, vocoder: nn.Module, clips: AudioClips, tc: VocoderTrainConfig, tree: dict[str, Any],
+                 registry: Any, run: Any, device: torch.device, vocoder_path: Path) -> None:
+        self.config = types.SimpleNamespace(train=tc)
+        self.tree, self.registry, self.run, self.device, self.vocoder_path = tree, registry, run, device, vocoder_path
+        self.fc: FeatureConfig = vocoder.feature_config
+        fft_sizes = [max(32, int(round(self.fc.n_fft * scale))) for scale in tc.mrd_scales]
+        discriminator = vd.build_discriminators(tc.discriminators, mpd_periods=tc.mpd_periods, mpd_channels=tc.mpd_channels,
+                                                mrd_fft_sizes=fft_sizes, mrd_channels=tc.mrd_channels)
+        self.trainer = VocoderTrainer(vocoder, discriminator, tc, device, MultiScaleMelLoss(self.fc, tc.mel_scales))
+        self.sampler = _PinnedSampler(SegmentSampler(clips, tc.batch_size, tc.segment_frames, seed=tc.seed), device)
+        # Fixed listening/validation clips spread over the folder, cut to one common length.
+        picks = np.linspace(0, len(clips) - 1, num=min(tc.samples, len(clips))).round().astype(int)
+        frames = min(min(clips.mels[i].shape[0] for i in picks), 256)
+        self.sample_names = [Path(clips.files[i]).stem for i in picks]
+        self.sample_mels = torch.from_numpy(np.stack([clips.mels[i][:frames].T for i in picks]))  # (N, M, T)
+        self.sample_audio = torch.from_numpy(np.stack([clips.audio[i][: frames * self.fc.hop_length] for i in picks]))
+
+    @torch.no_grad()
+    def check_contract(self) -> None:
+        """Validate the vocoder's output once before training (an error names the plugin)."""
+        vocoder = self.trainer.generator
+        mels = self.sample_mels[:2].to(self.device)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            contracts.check_vocoder_output(vocoder, vocoder(mels), mels.shape[0], mels.shape[-1])
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The full training state (the engine's checkpoint format, tagged as a vocoder run)."""
+        train_mod = _train_module()
+        return {
+            "format": "audiogan-checkpoint", "format_version": 1, "audiogan_version": __version__,
+            "kind": "vocoder", "config": self.tree, "feature_config": self.fc.to_dict(),
+            "sampler": self.sampler.state_dict(), "rng": train_mod._rng_state(self.device),
+            **self.trainer.state_dict(),
+        }
+
+    def restore(self, state: dict[str, Any], path: Path | str) -> None:
+        """Load a checkpoint made by :meth:`checkpoint` (resume, or the divergence guard's restore)."""
+        if state.get("kind") != "vocoder":
+            raise CheckpointError(f"{path}: not a vocoder training checkpoint")
+        try:
+            self.trainer.load_state_dict(state)
+            self.sampler.load_state_dict(state["sampler"])
+            _train_module()._set_rng_state(state["rng"], self.device)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise CheckpointError(f"{path}: does not match this vocoder and its discriminators: {first[:200]}") from None
+
+    def save(self) -> None:
+        """Checkpoint (keeping the last N) and the inference file ``vocoder.pt`` (EMA weights)."""
+        step = self.trainer.step_count
+        self.run.save(self.checkpoint(), step)
+        if self.run.enabled:
+            save_vocoder(self.vocoder_path, self.trainer.ema, self.registry, step)
+
+    @torch.no_grad()
+    def samples(self) -> Path | None:
+        """Resynthesise the fixed clips with the EMA vocoder: WAV + PNG + TensorBoard + validation log-mel L1."""
+        ema = self.trainer.ema
+        mels = self.sample_mels.to(self.device)
+        waves = ema(mels).float()[..., : self.sample_audio.shape[-1]]
+        l1 = float(np.mean([log_mel_l1(a, b.cpu(), self.fc) for a, b in zip(self.sample_audio, waves)]))
+        step = self.trainer.step_count
+        self.run.log_metrics({"step": step, "val_log_mel_l1": l1, "time": time.time()})
+        self.run.scalars(step, {"val/log_mel_l1": l1})
+        return self.run.write_samples(step, self.sample_names, self.sample_mels.transpose(1, 2), waves, self.fc.sample_rate)
+
+
+class _PinnedSampler:
+    """Wraps :class:`SegmentSampler` into :class:`VocoderBatch` es (audio pinned on CUDA; the loop pins the rest)."""
+
+    def __init__(self, sampler: SegmentSampler, device: torch.device) -> None:
+        self.inner, self.pin = sampler, device.type == "cuda"
+
+    def next_batch(self) -> VocoderBatch:
+        """The next batch of aligned crops."""
+        mel, audio, mask = self.inner.next_batch()
+        return VocoderBatch(mel, mask, audio.pin_memory() if self.pin else audio)
+
+    def state_dict(self) -> dict[str, int]:
+        """See :meth:`SegmentSampler.state_dict`."""
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """See :meth:`SegmentSampler.load_state_dict`."""
+        self.inner.load_state_dict(state)
+
+
+def _train_module() -> Any:
+    from . import train
+
+    return train
+
+
+def fit(vocoder: nn.Module, dataset: Any, run_dir: str | Path, train_config: VocoderTrainConfig | None = None,
+        registry: Any = None, resume: bool = False, progress: bool = True,
+        config_tree: dict[str, Any] | None = None) -> Any:
+    """Train ``vocoder`` adversarially on ``dataset``'s clips; write ``RUN/vocoder/`` and ``RUN/vocoder.pt``.
+
+    :param vocoder: any vocoder mapping log-mel ``(B, M, T)`` to ``(B, S)`` differentiably; built
+        for ``dataset.feature_config``'s layout.
+    :param dataset: a :class:`~audiogan.data.FeatureSet` (from :func:`~audiogan.data.load_dataset`).
+    :param run_dir: the run folder; training state goes to ``run_dir/vocoder/`` (config.toml,
+        checkpoints/, metrics.jsonl, tensorboard/, samples/) through the engine's RunFolder, so it
+        never collides with a GAN's own checkpoints in the same run.
+    :param resume: continue from ``run_dir/vocoder/checkpoints/last.pt`` (weights, optimisers, EMA,
+        step, sampler, RNG).
+    :param config_tree: what to write as ``vocoder/config.toml`` (default: train + vocoder + feature).
+    :return: the engine's :class:`~audiogan.train.TrainResult` (``run_dir`` = ``run_dir/vocoder``).
+    :raises AudioganError: bad data, checkpoint or settings (one line naming it).
+    """
+    from .runfolder import RunFolder
+    from .train_config import select_device
+
+    train_mod = _train_module()
+    tc = train_config or VocoderTrainConfig()
+    registry = registry if registry is not None else _registry()
+    run_dir = Path(run_dir)
+    run = RunFolder(run_dir / "vocoder", keep=tc.keep_checkpoints)
+    run.prepare(resume)
+    saved = load_checkpoint(run.last, kind="checkpoint") if resume else None
+    device = select_device(tc.device)
+    torch.manual_seed(tc.seed)
+    clips = AudioClips(dataset, min_frames=tc.segment_frames, max_seconds=tc.max_audio_seconds, progress=progress)
+    tree = config_tree or {"train": dataclasses.asdict(tc), "vocoder": {"name": vocoder.name, **_plain(vocoder.config)},
+                           "feature": _layout(vocoder.feature_config)}
+    session = _VocoderSession(vocoder, clips, tc, tree, registry, run, device, run_dir / "vocoder.pt")
+    if saved is not None:
+        session.restore(saved, run.last)
+        run.truncate_metrics(session.trainer.step_count)
+    del saved
+    run.write_config(tree)
+    session.check_contract()
+    snapshot = session.checkpoint() if not resume else None  # the guard's fallback before a first checkpoint
+    result = train_mod._loop(session, snapshot, progress)
+    run.close()
+    return result
+
+
+def _registry(plugins: Sequence[str] = ()) -> Any:
+    from .plugins import get_registry
+
+    return get_registry(extra=tuple(plugins))
+
+
+def _plain(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config or {})
+
+
+def _layout(fc: FeatureConfig) -> dict[str, Any]:
+    # Statistics live in checkpoints and vocoder.pt, not in config.toml (as the GAN run does).
+    return {k: v for k, v in fc.to_dict().items() if k not in ("mel_mean", "mel_std")}
+
+
+# --------------------------------------------------------------------------- train-vocoder
+
+
+VOCODER_SECTIONS = ("train", "vocoder", "feature")
+
+
+def run_feature_config(run_dir: str | Path) -> tuple[FeatureConfig | None, Path | None]:
+    """The FeatureConfig of the GAN run in ``run_dir`` (from ``generator.pt``, else ``checkpoints/last.pt``)
+    and the file it came from; ``(None, None)`` when the folder holds no GAN run."""
+    run_dir = Path(run_dir)
+    for path, kind in ((run_dir / "generator.pt", "generator"), (run_dir / "checkpoints" / "last.pt", "checkpoint")):
+        if path.is_file():
+            data = load_checkpoint(path, kind=kind)
+            try:
+                return FeatureConfig.from_dict(data["feature_config"]), path
+            except (KeyError, TypeError, ConfigError) as exc:
+                raise CheckpointError(f"{path}: malformed feature_config: {exc}") from None
+    return None, None
+
+
+def resolve_vocoder_config(tree: dict[str, Any] | None, overrides: Sequence[str] = ()) -> tuple[VocoderTrainConfig, dict[str, Any], dict[str, Any]]:
+    """``(train config, vocoder table with name, feature table)`` from a TOML-like tree plus ``--set`` strings."""
+    import copy
+
+    from .config import apply_overrides, from_dict
+
+    tree = apply_overrides(copy.deepcopy(dict(tree or {})), list(overrides))
+    unknown = sorted(set(tree) - set(VOCODER_SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown config section {unknown[0]!r}; train-vocoder knows: {', '.join(VOCODER_SECTIONS)}")
+    for section in VOCODER_SECTIONS:
+        if not isinstance(tree.get(section, {}), dict):
+            raise ConfigError(f"config section {section!r} must be a table")
+    vocoder = {"name": "istft", **tree.get("vocoder", {})}
+    if not isinstance(vocoder["name"], str):
+        raise ConfigError(f"vocoder.name={vocoder['name']!r}: expected a string")
+    feature = {k: v for k, v in tree.get("feature", {}).items() if k not in ("mel_mean", "mel_std")}
+    return from_dict(VocoderTrainConfig, tree.get("train"), section="train"), vocoder, feature
+
+
+def train_vocoder(data_dir: str | Path, run_dir: str | Path, config: dict[str, Any] | None = None,
+                  overrides: Sequence[str] = (), resume: bool = False, registry: Any = None,
+                  plugins: Sequence[str] = (), progress: bool = True) -> Any:
+    """``audiogan train-vocoder``: train a trainable vocoder plugin on ``data_dir`` for the run ``run_dir``.
+
+    When ``run_dir`` holds a GAN run, its FeatureConfig (statistics included) is used and
+    ``feature.*`` settings are refused; otherwise the FeatureConfig comes from ``[feature]`` /
+    defaults and the data. The vocoder is saved as ``run_dir/vocoder.pt``, which generation picks
+    up. On resume, the checkpoint's own config is the base and ``overrides`` apply on top.
+
+    :return: the engine's TrainResult (``run_dir`` = ``run_dir/vocoder``).
+    """
+    from .data import load_dataset
+
+    registry = registry if registry is not None else _registry(plugins)
+    run_dir = Path(run_dir)
+    last = run_dir / "vocoder" / "checkpoints" / "last.pt"
+    saved_fc = None
+    if resume:
+        if not last.is_file():
+            raise ConfigError(f"--resume: no vocoder checkpoint to resume at {last}")
+        state = load_checkpoint(last, kind="checkpoint")
+        config, saved_fc = state.get("config", {}), FeatureConfig.from_dict(state["feature_config"])
+        del state
+    tc, vocoder_table, feature_table = resolve_vocoder_config(config, overrides)
+    gan_fc, source = run_feature_config(run_dir)
+    if saved_fc is not None:
+        fc = saved_fc
+    elif gan_fc is not None:
+        changed = {k: v for k, v in feature_table.items() if gan_fc.to_dict().get(k) != v}
+        if changed:
+            key = sorted(changed)[0]
+            raise ConfigError(f"feature.{key}={changed[key]!r} differs from the GAN run's ({source}: "
+                              f"{gan_fc.to_dict().get(key)!r}); the vocoder must use the run's features")
+        fc = gan_fc
+    else:
+        from .config import from_dict
+
+        fc = from_dict(FeatureConfig, feature_table, section="feature")
+    dataset = load_dataset(data_dir, fc, cache_dir=tc.cache_dir, workers=tc.workers, progress=progress)
+    name = vocoder_table.pop("name")
+    if not getattr(registry.get("vocoder", name), "trainable", False):
+        trainable = [n for n in registry.names("vocoder") if getattr(registry.get("vocoder", n), "trainable", False)]
+        raise ConfigError(f"vocoder.name={name!r} is not trainable; trainable vocoders: {', '.join(trainable) or '(none)'}")
+    vocoder = registry.build("vocoder", name, vocoder_table, dataset.feature_config, 0)
+    tree = {"train": dataclasses.asdict(tc), "vocoder": {"name": name, **_plain(vocoder.config)},
+            "feature": _layout(dataset.feature_config)}
+    return vocoder.fit(dataset, run_dir, tc, registry=registry, resume=resume, progress=progress, config_tree=tree)

@@ -102,7 +102,8 @@ class ResolutionDiscriminator(nn.Module):
         """``(B, S) -> (logits (B, N), features)``."""
         with torch.autocast(device_type=wave.device.type, enabled=False):
             spec = torch.stft(
-                wave.float(), self.n_fft, self.hop, self.n_fft, self.window, center=True, return_complex=True
+                wave.float(), self.n_fft, self.hop, self.n_fft, self.window, center=True, pad_mode="constant",
+                return_complex=True,
             ).abs()
         # Power-law compression (|X|^0.3): quiet recordings still give the convs a usable dynamic range.
         x = spec.clamp_min(1e-7).pow(0.3).transpose(1, 2).unsqueeze(1)  # (B, 1, T, F)
@@ -184,5 +185,45 @@ __all__ = [
     "MultiResolutionDiscriminator",
     "PeriodDiscriminator",
     "ResolutionDiscriminator",
+    "adversarial_losses",
     "build_discriminators",
+    "generator_adversarial_loss",
+    "paired_feature_matching",
 ]
+
+
+# --------------------------------------------------------------------------- losses over sub-discriminators
+
+
+def adversarial_losses(
+    loss: str, real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]
+) -> torch.Tensor:
+    """Discriminator loss averaged over sub-discriminators (each logit map scored element-wise).
+
+    :param loss: a name of :mod:`audiogan.objectives` (``hinge``, ``least-squares``, ...).
+    """
+    from audiogan.objectives import discriminator_loss
+
+    total = sum(discriminator_loss(loss, r.float(), f.float()) for r, f in zip(real_logits, fake_logits))
+    return total / max(len(real_logits), 1)
+
+
+def generator_adversarial_loss(loss: str, fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """The vocoder's adversarial loss averaged over sub-discriminators."""
+    from audiogan.objectives import generator_loss
+
+    return sum(generator_loss(loss, f.float()) for f in fake_logits) / max(len(fake_logits), 1)
+
+
+def paired_feature_matching(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]) -> torch.Tensor:
+    """HiFi-GAN's feature matching: L1 between D's activations on each real clip and on *its* resynthesis.
+
+    Unlike the GAN engine's (which matches batch statistics, there being no paired target), the
+    vocoder's output has a paired ground truth, so activations are compared element by element.
+    Summed over layers, averaged over sub-discriminators; real activations are constants.
+    """
+    total = fake[0][0].new_zeros((), dtype=torch.float32)
+    for real_maps, fake_maps in zip(real, fake):
+        for r, f in zip(real_maps, fake_maps):
+            total = total + (r.detach().float() - f.float()).abs().mean()
+    return total / max(len(fake), 1)

@@ -1,0 +1,140 @@
+"""Vocoder training: losses fall, exact resume, run folder layout, GAN-run FeatureConfig, CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from audiogan.checkpoint import load_checkpoint
+from audiogan.cli import main
+from audiogan.plugins import get_registry
+from audiogan.synthetic import write_corpus
+from audiogan.vocoder_training import VocoderTrainConfig, train_vocoder
+
+# A tiny layout and model: 8 kHz, 32 mels, dim 32, 2 blocks, small discriminators.
+TINY = [
+    "feature.sample_rate=8000", "feature.n_fft=256", "feature.hop_length=64", "feature.n_mels=32",
+    "vocoder.dim=32", "vocoder.intermediate_dim=64", "vocoder.num_layers=2",
+    "train.batch_size=4", "train.segment_frames=16", "train.mpd_channels=[8, 16]", "train.mrd_channels=8",
+    "train.mpd_periods=[2, 3]", "train.sample_every=0", "train.samples=2",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-class synthetic corpus at 8 kHz (plucks, chirps, drums), 3 clips each of 0.4 s."""
+    return write_corpus(tmp_path_factory.mktemp("vocoder") / "corpus", per_class=3, seconds=0.4, sample_rate=8000)
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "vocoder" / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_losses_fall_and_run_folder_is_complete(corpus: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    torch.manual_seed(0)
+    result = train_vocoder(corpus, run, overrides=TINY + ["train.steps=80", "train.log_every=1", "train.lr_g=2e-3",
+                                                          "train.checkpoint_every=40"], progress=False)
+    assert result.step == 80 and result.skipped == 0 and not result.interrupted
+    steps = [m for m in metrics(run) if "loss_mel" in m]
+    assert [m["step"] for m in steps] == list(range(1, 81))
+    first = sum(m["loss_mel"] for m in steps[:10]) / 10
+    last = sum(m["loss_mel"] for m in steps[-10:]) / 10
+    print("mel L1 first/last", first, last)
+    assert last < 0.85 * first, (first, last)
+    # Adversarial terms were live (no warm-up) and finite.
+    assert all(m["loss_d"] > 0 for m in steps)
+    for name in ("vocoder.pt", "vocoder/config.toml", "vocoder/checkpoints/last.pt", "vocoder/checkpoints/step-000040.pt"):
+        assert (run / name).is_file(), name
+    assert any(m.get("val_log_mel_l1") is not None for m in metrics(run))  # validation at the end
+    assert sorted(p.suffix for p in result.samples.iterdir()) == [".png", ".png", ".wav", ".wav"]
+    # The run folder has no GAN files: the vocoder's state is kept apart from a GAN's.
+    assert not (run / "checkpoints").exists() and not (run / "generator.pt").exists()
+    # vocoder.pt loads by path, for the same FeatureConfig, and vocodes.
+    saved = load_checkpoint(run / "vocoder.pt", kind="vocoder")
+    assert saved["step"] == 80
+    from audiogan.config import FeatureConfig
+
+    fc = FeatureConfig.from_dict(saved["feature_config"])
+    vocoder = get_registry().build("vocoder", "istft", {"checkpoint": str(run / "vocoder.pt")}, fc, 0).eval()
+    with torch.no_grad():
+        assert vocoder(torch.randn(1, 32, 10) - 5).shape == (1, 640)
+
+
+def test_resume_is_exact(corpus: Path, tmp_path: Path) -> None:
+    """12 steps in one go == 6 steps, then resume from that checkpoint to 12 (cosine schedule included)."""
+    common = TINY + ["train.steps=12", "train.checkpoint_every=6", "train.log_every=3", "train.keep_checkpoints=5"]
+    whole = tmp_path / "whole"
+    train_vocoder(corpus, whole, overrides=common, progress=False)
+    half = tmp_path / "half"
+    (half / "vocoder" / "checkpoints").mkdir(parents=True)
+    shutil.copy(whole / "vocoder" / "checkpoints" / "step-000006.pt", half / "vocoder" / "checkpoints" / "last.pt")
+    result = train_vocoder(corpus, half, overrides=["train.checkpoint_every=6"], resume=True, progress=False)
+    assert result.step == 12
+    a = load_checkpoint(whole / "vocoder" / "checkpoints" / "last.pt")
+    b = load_checkpoint(half / "vocoder" / "checkpoints" / "last.pt")
+    for key in ("generator", "discriminator", "ema"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
+
+
+def test_resume_without_checkpoint_and_restart_over_checkpoints(corpus: Path, tmp_path: Path) -> None:
+    from audiogan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no vocoder checkpoint"):
+        train_vocoder(corpus, tmp_path / "none", resume=True, progress=False)
+    run = tmp_path / "run"
+    train_vocoder(corpus, run, overrides=TINY + ["train.steps=2"], progress=False)
+    with pytest.raises(ConfigError, match="--resume"):
+        train_vocoder(corpus, run, overrides=TINY + ["train.steps=2"], progress=False)
+
+
+def test_uses_the_gan_runs_feature_config(corpus: Path, tmp_path: Path) -> None:
+    """A run folder holding a GAN: the vocoder adopts its FeatureConfig (stats included) and refuses to change it."""
+    from audiogan.checkpoint import save_checkpoint
+    from audiogan.config import FeatureConfig
+    from audiogan.errors import ConfigError
+
+    run = tmp_path / "gan"
+    fc = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=64, n_mels=24, mel_mean=[-6.0] * 24, mel_std=[2.0] * 24)
+    # The GAN side of the contract: only format and feature_config matter to the vocoder.
+    save_checkpoint({"format": "audiogan-generator", "format_version": 1, "feature_config": fc.to_dict(),
+                     "generator": {}, "class_names": [], "step": 0}, run / "generator.pt")
+    with pytest.raises(ConfigError, match="feature.n_mels=32 differs from the GAN run"):
+        train_vocoder(corpus, run, overrides=TINY + ["train.steps=2"], progress=False)
+    overrides = [o for o in TINY if not o.startswith("feature.")] + ["train.steps=2"]
+    train_vocoder(corpus, run, overrides=overrides, progress=False)
+    saved = load_checkpoint(run / "vocoder.pt", kind="vocoder")
+    assert FeatureConfig.from_dict(saved["feature_config"]) == fc
+    assert torch.equal(saved["vocoder"]["state_dict"]["in_mean"].flatten(), torch.full((24,), -6.0))
+
+
+def test_config_errors_name_the_key(corpus: Path, tmp_path: Path) -> None:
+    from audiogan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.loss"):
+        VocoderTrainConfig(loss="wgan-gp")
+    with pytest.raises(ConfigError, match="train.discriminators"):
+        VocoderTrainConfig(discriminators=["msd"])
+    with pytest.raises(ConfigError, match="unknown key train.lr"):
+        train_vocoder(corpus, tmp_path / "r", overrides=["train.lr=1"], progress=False)
+    with pytest.raises(ConfigError, match="griffinlim.*not trainable.*istft"):
+        train_vocoder(corpus, tmp_path / "r", overrides=TINY + ["vocoder.name=griffinlim"], progress=False)
+
+
+def test_cli_trains_resumes_and_reports_errors(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "cli"
+    args = ["train-vocoder", str(corpus), "--run", str(run), "--no-progress", "--device", "cpu"]
+    sets = [x for o in TINY for x in ("--set", o)]
+    assert main(args + sets + ["--steps", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "vocoder.pt" in out and "vocoder.checkpoint=" in out
+    assert main(args + ["--steps", "5", "--resume"]) == 0
+    assert load_checkpoint(run / "vocoder.pt", kind="vocoder")["step"] == 5
+    assert main(args + sets + ["--set", "train.batch_size=0"]) == 2
+    err = capsys.readouterr().err
+    assert "train.batch_size=0" in err and len(err.strip().splitlines()) == 1
