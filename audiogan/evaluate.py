@@ -158,37 +158,41 @@ def _run_info(run: Any) -> tuple[FeatureConfig, list[str], Any]:
     return run.feature_config, list(getattr(run, "class_names", []) or []), run
 
 
-def _generate_audio(synth: Any, counts: dict[int, int], seconds: dict[int, float], seed: int) -> tuple[list, list]:
-    clips, labels = [], []
+def _seeds(counts: dict[int, int], seed: int) -> dict[int, int]:
+    """First clip seed of each label: consecutive blocks, so no two clips share a latent."""
+    out, next_seed = {}, seed * 1_000_003  # a new --seed gives a disjoint block of clip seeds
     for label, n in counts.items():
+        out[label] = next_seed
+        next_seed += max(n, 0)
+    return out
+
+
+def _generate(synth: Any, counts: dict[int, int], seconds: dict[int, float], seed: int,
+              mel_space: str, maker: "FeatureMaker") -> "EvalSet":
+    """Generated clips label by label as features: vocoded audio through ``maker``, or (with
+    ``mel_space="generator"``) the generator's own frames before the vocoder."""
+    sequences, labels = [], []
+    for label, first_seed in _seeds(counts, seed).items():
+        n = counts[label]
         if n <= 0:
             continue
-        kwargs = {"labels": [label] * n} if label >= 0 else {}
-        out = synth.generate(n, seconds[label], seed=seed + max(label, 0), **kwargs)
-        clips.extend(np.asarray(c, dtype=np.float32).reshape(-1) for c in out)
-        labels.extend([label] * len(out))
-    return clips, labels
+        wanted = [label] * n if label >= 0 else None
+        if mel_space == "generator":
+            n_frames = _n_frames(seconds[label], maker.front.feature_config)
+            requests = synth.requests(n, wanted, seed=first_seed)
+            sequences.extend(synth.frames(r, n_frames).float().cpu().numpy() for r in requests)
+        else:
+            clips = synth.generate(n, seconds[label], labels=wanted, seed=first_seed)
+            sequences.extend(maker(np.asarray(c, dtype=np.float32).reshape(-1)) for c in clips)
+        labels.extend([label] * n)
+    return EvalSet(sequences, labels)
 
 
-def _generate_frames(run: Any, fc: FeatureConfig, counts: dict[int, int], seconds: dict[int, float],
-                     seed: int, registry: Any = None) -> tuple[list, list]:
-    """The generator's own normalised frames, before any vocoder."""
-    from .checkpoint import load_generator
+def _n_frames(seconds: float, fc: FeatureConfig) -> int:
+    """Frames the front end makes from ``seconds`` of audio (the real clips' own count)."""
     from .features import samples_to_frames
 
-    model = load_generator(run, registry=registry).model if isinstance(run, (str, Path)) else run.generator
-    torch_gen = torch.Generator().manual_seed(seed)
-    sequences, labels = [], []
-    with torch.no_grad():
-        for label, n in counts.items():
-            if n <= 0:
-                continue
-            z = torch.randn(n, model.latent_dim, generator=torch_gen)
-            lab = torch.full((n,), label, dtype=torch.long) if label >= 0 and model.num_classes else None
-            frames, _ = model(z, lab, samples_to_frames(int(seconds[label] * fc.sample_rate), fc))
-            sequences.extend(frames.float().numpy())
-            labels.extend([label] * n)
-    return sequences, labels
+    return samples_to_frames(int(round(seconds * fc.sample_rate)), fc)
 
 
 # --------------------------------------------------------------------------- scoring
@@ -254,7 +258,9 @@ def evaluate(
     level: str = "rms",
     mel_space: str = "audio",
     plot: str | Path | None = None,
-    registry: Any = None,
+    vocoder: str | Path | None = None,
+    plugins: Sequence[str] = (),
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Compare a run's output with a real folder; returns the JSON-ready result (see ``format_table``).
 
@@ -268,7 +274,8 @@ def evaluate(
     :param level: ``"rms"`` matches every clip's active RMS to the reference median; ``"none"``.
     :param mel_space: ``"audio"`` (vocoded audio through the front end) or ``"generator"``.
     :param plot: write a PNG comparing mel statistics here.
-    :param registry: plugin registry used to rebuild the run's generator and vocoder (``--plugin``).
+    :param vocoder: / :param plugins: / :param device: passed to :func:`audiogan.load` (the
+        default vocoder is the run's own ``vocoder.pt`` when it has one, else Griffin-Lim).
     """
     if mel_space not in ("audio", "generator"):
         raise ConfigError(f"mel_space={mel_space!r}: expected 'audio' or 'generator'")
@@ -315,15 +322,12 @@ def evaluate(
             raise DataError(f"{gen_root}: no audio files to evaluate")
         generated = EvalSet([maker(load_audio(f, sample_rate)) for f in files],
                             [_label_of(f, gen_root, class_names) for f in files])
-    elif mel_space == "generator":
-        generated = EvalSet(*_generate_frames(run_or_generator, fc, counts, seconds, seed, registry))
     else:
         if synth is None:
             from .generate import load
 
-            synth = load(run_or_generator, registry=registry)
-        clips, gen_labels = _generate_audio(synth, counts, seconds, seed)
-        generated = EvalSet([maker(c) for c in clips], gen_labels)
+            synth = load(run_or_generator, vocoder=vocoder, plugins=plugins, device=device)
+        generated = _generate(synth, counts, seconds, seed, mel_space, maker)
     if not class_names:
         generated.labels[:] = -1  # the run's labels mean nothing to an unlabelled real folder
 
@@ -346,7 +350,8 @@ def evaluate(
         "data": str(data_dir),
         "generated_dir": str(generated_dir) if generated_dir is not None else None,
         "settings": {"window": k, "pca_dim": pca_dim, "ndb_bins": scorer.bins, "seed": seed, "level": level,
-                     "mel_space": mel_space, "n_per_label": n_per_label},
+                     "mel_space": mel_space, "n_per_label": n_per_label,
+                     "vocoder": getattr(synth, "vocoder_name", None) if generated_dir is None else None},
         "class_names": class_names,
         "reference": {"clips": len(reference), "diversity": scorer.reference_diversity,
                       "pca_dim": int(scorer.fd.pca.components.shape[0]) if scorer.fd.pca is not None else k * fc.n_mels,

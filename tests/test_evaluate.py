@@ -11,6 +11,7 @@ import pytest
 
 from audiogan import metrics
 from audiogan.cli import main
+from audiogan.errors import ConfigError
 from audiogan.evaluate import CANDIDATES, active_rms, evaluate, format_table, training_evaluator
 from audiogan.synthetic import write_corpus
 
@@ -120,3 +121,52 @@ def test_training_evaluator_on_a_feature_set(corpora: dict[str, Path]) -> None:
     clips = [dataset.clip(i) for i in range(len(dataset))]
     iid = metrics.gaussian_frame_model(clips, [len(c) for c in clips], seed=3)
     assert fd.score(clips) < fd.score(iid)
+
+
+TINY_RUN = {
+    "train": {"steps": 4, "batch_size": 4, "seq_frames": 8, "log_every": 2, "checkpoint_every": 4,
+              "sample_every": 0, "sample_frames": 8, "device": "cpu"},
+    "feature": {"n_mels": 16},
+    "generator": {"hidden_size": 16, "num_layers": 1, "latent_dim": 8, "noise_dim": 4, "label_dim": 4},
+    "discriminator": {"hidden_size": 16, "num_layers": 1},
+    "vocoder": {"n_iter": 2, "nnls_iter": 0},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(corpora: dict[str, Path]) -> Path:
+    """A real (barely) trained run on the real corpus: a few steps of a tiny conditional LSTM-GAN."""
+    from audiogan.train import train
+
+    run = corpora["root"] / "run"
+    train(corpora["real"], run, TINY_RUN, progress=False)
+    return run
+
+
+def test_cli_evaluates_a_trained_run(tiny_run: Path, corpora: dict[str, Path], capsys) -> None:
+    code = main(["evaluate", str(tiny_run), "--data", str(corpora["real"]), "--n", "3", "--window", "4", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["run"] == str(tiny_run) and result["settings"]["vocoder"] == "griffinlim"
+    gen = result["results"]["generated"]
+    assert set(gen) == METRIC_KEYS and gen["clips"] == 9
+    # four steps of training are far from the data: worse than the floor on the headline metric
+    assert gen["window_fd"] > result["results"]["real"]["window_fd"]
+
+
+def test_generator_space_skips_the_vocoder_and_is_reproducible(tiny_run: Path, corpora: dict[str, Path]) -> None:
+    import audiogan
+
+    synth = audiogan.load(tiny_run, device="cpu")
+    first = evaluate(synth, corpora["real"], n_per_label=2, k=4, mel_space="generator")
+    again = evaluate(tiny_run, corpora["real"], n_per_label=2, k=4, mel_space="generator", device="cpu")
+    assert first["settings"]["level"] == "none" and first["results"]["generated"]["clips"] == 6
+    assert first["results"] == again["results"]
+    with pytest.raises(ConfigError, match="mel_space"):
+        evaluate(tiny_run, corpora["real"], generated_dir=corpora["gen"], mel_space="generator")
+
+
+def test_run_and_data_with_different_classes_is_an_error(tiny_run: Path, corpora: dict[str, Path], tmp_path: Path) -> None:
+    other = write_corpus(tmp_path / "other", per_class=3, seconds=0.3, classes=("chirp", "pluck"))
+    with pytest.raises(ConfigError, match="differ from the run"):
+        evaluate(tiny_run, other, generated_dir=corpora["gen"])

@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="match every clip's active RMS before features (default rms)")
     parser.add_argument("--mel-space", choices=("audio", "generator"), default="audio",
                         help="score vocoded audio (default) or the generator's frames before the vocoder")
+    parser.add_argument("--vocoder", metavar="NAME_OR_FILE",
+                        help="vocoder name or vocoder.pt (default: the run's vocoder.pt if any, else griffinlim)")
+    parser.add_argument("--device", metavar="DEV", help="device for generation (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed for splits, sampling, k-means")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--output", metavar="FILE", help="also write the JSON result to FILE")
@@ -56,11 +59,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give a RUN folder, or --generated DIR to score a folder of audio")
     if args.n is not None and args.n < 1:
         raise ConfigError(f"--n {args.n}: must be >= 1")
-    registry = None
-    if args.run is not None:  # the run's generator/vocoder may come from --plugin modules
-        from ..plugins import get_registry
-
-        registry = get_registry(args.plugin, strict=args.strict or None)
     result = evaluate(
         args.run,
         args.data,
@@ -73,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         level=args.level,
         mel_space=args.mel_space,
         plot=args.plot,
-        registry=registry,
+        vocoder=args.vocoder,
+        plugins=args.plugin,
+        device=args.device,
     )
     text = json.dumps(result, indent=2, allow_nan=False, default=_plain)
     if args.output:
