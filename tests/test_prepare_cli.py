@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
+import pytest
 import soundfile as sf
 
 from audiogan.cli import main
@@ -42,24 +40,22 @@ def test_prepare_errors_are_one_line_exit_2(tmp_path, capsys):
     assert "only takes feature." in capsys.readouterr().err
 
 
-def test_prepare_help_and_progress_on_stderr(tmp_path):
-    help_text = subprocess.run(
-        [sys.executable, "-m", "audiogan", "prepare", "--help"], capture_output=True, text=True, check=True
-    ).stdout
+def test_prepare_help_and_progress_on_stderr(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["prepare", "--help"])
+    assert info.value.code == 0
+    help_text = capsys.readouterr().out
     for option in ("--cache-dir", "--sample-rate", "--n-mels", "--hop-length", "--n-fft", "--workers",
                    "--min-seconds", "--set", "class subfolders"):
         assert option in help_text
     t = np.arange(4000) / 8000
     (tmp_path / "d").mkdir()
     sf.write(tmp_path / "d" / "a.wav", (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 8000)
-    run = subprocess.run(
-        [sys.executable, "-m", "audiogan", "prepare", str(tmp_path / "d"), "--cache-dir", str(tmp_path / "c"),
-         "--n-mels", "16", "--n-fft", "256", "--hop-length", "128"],
-        capture_output=True, text=True,
-    )
-    assert run.returncode == 0, run.stderr
-    assert "files used:  1" in run.stdout and "decoding" in run.stderr and "decoding" not in run.stdout
-    assert "unlabelled" in run.stdout
+    argv = ["prepare", str(tmp_path / "d"), "--cache-dir", str(tmp_path / "c"), "--n-mels", "16", "--n-fft", "256"]
+    assert main([*argv, "--hop-length", "128"]) == 0
+    out, err = capsys.readouterr()
+    assert "files used:  1" in out and "unlabelled" in out
+    assert "decoding" in err and "decoding" not in out  # the progress bar goes to stderr
 
 
 def test_prepare_fsdd(fsdd, tmp_path, capsys):
