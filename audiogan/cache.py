@@ -204,6 +204,7 @@ class CacheIndex:
     data: np.ndarray  # (total_frames, n_mels) float32, read-only memory map
     decoded: int = 0  # files decoded by the build that produced this index (0 on a cache hit)
     reused: int = 0  # files whose features were carried over from the previous cache
+    hit: bool = False  # True when the cache was already up to date (nothing written)
 
     @property
     def entries(self) -> dict[str, dict[str, Any]]:
@@ -287,6 +288,7 @@ def build_cache(
     todo = [c.rel for c in scan.candidates if not _unchanged(old_entries.get(c.rel), c)]
     current = {c.rel for c in scan.candidates}
     if old is not None and not todo and current == set(old_entries):
+        old.reused, old.hit = len(current), True
         return old
     try:
         folder.mkdir(parents=True, exist_ok=True)

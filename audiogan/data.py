@@ -43,7 +43,7 @@ class FeatureSet:
     unlabelled), ``files`` (relative POSIX paths), ``labels`` ``(N,)`` int64 (-1 when
     unlabelled), ``lengths`` ``(N,)`` frames per clip, ``seconds`` ``(N,)`` duration of each
     file, ``skipped`` ``[(path, reason)]``, ``root``, ``cache_dir`` and ``build`` (what the last
-    cache build did: ``decoded``, ``reused``, ``seconds``, ``cache_bytes``).
+    cache build did: ``decoded``, ``reused``, ``cache_hit``, ``seconds``, ``cache_bytes``).
     """
 
     def __init__(
@@ -204,6 +204,7 @@ def load_dataset(
     build = {
         "decoded": index.decoded,
         "reused": index.reused,
+        "cache_hit": index.hit,
         "cache_bytes": index.nbytes,
         "seconds": time.perf_counter() - started,
     }

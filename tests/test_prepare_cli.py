@@ -22,7 +22,7 @@ def test_prepare_prints_summary_and_refreshes(synthetic_corpus, capsys):
     assert "(no label) (1): loose.wav" in out
     assert "decoded 13" in out and ("MiB" in out or "KiB" in out)
     assert main(["prepare", *argv]) == 0
-    assert "decoded 0" in capsys.readouterr().out  # the second run is a cache hit
+    assert "cache was up to date" in capsys.readouterr().out  # the second run is a cache hit
 
 
 def test_prepare_errors_are_one_line_exit_2(tmp_path, capsys):

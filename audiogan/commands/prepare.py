@@ -109,10 +109,12 @@ def summary(ds: Any) -> str:
             lines.append(f"  {reason} ({len(paths)}): {shown}")
     else:
         lines.append("skipped:     none")
-    lines.append(
-        f"time:        {ds.build.get('seconds', 0.0):.2f} s "
-        f"(decoded {ds.build.get('decoded', 0)}, reused {ds.build.get('reused', 0)} from the previous cache)"
+    how = (
+        "cache was up to date"
+        if ds.build.get("cache_hit")
+        else f"decoded {ds.build.get('decoded', 0)}, reused {ds.build.get('reused', 0)} from the previous cache"
     )
+    lines.append(f"time:        {ds.build.get('seconds', 0.0):.2f} s ({how})")
     return "\n".join(lines)
 
 
