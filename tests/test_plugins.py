@@ -376,3 +376,49 @@ def test_plugins_json_from_the_real_entry_point(tmp_path):
     local_gen = by_key[("generator", "json-gen")]
     assert local_gen["plugin"] == str(local) and local_gen["distribution"] is None and local_gen["builtin"] is False
     assert set(local_gen) == {"name", "kind", "plugin", "distribution", "version", "description", "builtin", "class"}
+
+
+# --------------------------------------------------------------------------- one test per hook
+
+ONE_HOOK = {
+    "register_generators": ("generator", "from audiogan_elman import ElmanGenerator as C\n"),
+    "register_discriminators": ("discriminator", "from audiogan_elman import ElmanDiscriminator as C\n"),
+    "register_vocoders": ("vocoder", "from audiogan_plugins.griffinlim import GriffinLimVocoder\n"
+                          "class C(GriffinLimVocoder):\n    \"\"\"Griffin-Lim, 8 iterations.\"\"\"\n    name = 'gl8'\n"),
+}
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "plugin-elman"
+
+
+def _one_hook(site, monkeypatch, hook):
+    """A plugin implementing only ``hook``; its class must come back under its own name."""
+    kind, body = ONE_HOOK[hook]
+    monkeypatch.syspath_prepend(str(SAMPLE))
+    module = _module_name(hook)
+    write_module(site, module, f"import audiogan\n{body}\n@audiogan.hookimpl\ndef {hook}():\n    return [C]\n")
+    registry = get_registry([module])
+    cls = sys.modules[module].C
+    info = registry.info(kind, cls.name)
+    assert info.cls is cls and info.plugin == module
+    assert registry.manager.get_plugin(module) is sys.modules[module]
+    # The plugin contributes to exactly this hook.
+    assert [impl.plugin_name for impl in getattr(registry.manager.hook, hook).get_hookimpls()][-1] == module
+    others = [k for k in ("generator", "discriminator", "vocoder") if k != kind]
+    assert all(c.plugin != module for k in others for c in registry.components(k))
+    return registry.build(kind, cls.name, None, tiny_features(), 2)
+
+
+def test_hook_register_generators(site, monkeypatch):
+    g = _one_hook(site, monkeypatch, "register_generators")
+    frames, state = g(torch.randn(2, g.latent_dim), torch.tensor([0, 1]), 4)
+    assert frames.shape == (2, 4, 16) and state is not None
+
+
+def test_hook_register_discriminators(site, monkeypatch):
+    d = _one_hook(site, monkeypatch, "register_discriminators")
+    logits, features = d(torch.randn(2, 4, 16), torch.tensor([0, 1]))
+    assert logits.shape == (2, 4) and len(features) == 1
+
+
+def test_hook_register_vocoders(site, monkeypatch):
+    v = _one_hook(site, monkeypatch, "register_vocoders")
+    assert v(torch.full((1, 16, 5), -3.0)).shape == (1, 4 * 64)
