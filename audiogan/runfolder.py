@@ -65,8 +65,8 @@ class RunFolder:
     def prepare(self, resume: bool) -> None:
         """Create the folder; refuse to overwrite a previous run unless resuming, and vice versa."""
         if resume:
-            if not self.last.is_file():
-                raise ConfigError(f"--resume: no checkpoint to resume at {self.last}")
+            if self.resume_path() is None:
+                raise ConfigError(f"--resume: no checkpoint to resume in {self.checkpoints}")
             return
         if self.last.is_file() or any(self.step_files()):
             raise ConfigError(f"run folder {self.root} already holds checkpoints; pass --resume or choose another --run")
@@ -77,6 +77,13 @@ class RunFolder:
         """Write the resolved configuration as ``config.toml``."""
         if self.enabled:
             write_text_atomic(self.root / "config.toml", to_toml(tree))
+
+    def resume_path(self) -> Path | None:
+        """``last.pt``, or the newest ``step-XXXXXX.pt`` if a kill came before the first ``last.pt``."""
+        if self.last.is_file():
+            return self.last
+        steps = self.step_files()
+        return steps[-1] if steps else None
 
     def step_files(self) -> list[Path]:
         """Existing ``step-XXXXXX.pt`` checkpoints, oldest first."""
@@ -89,8 +96,9 @@ class RunFolder:
         """Write ``step-XXXXXX.pt`` and ``last.pt`` (both atomic), then prune to the last ``keep``."""
         if not self.enabled:
             return
-        save_checkpoint(state, self.checkpoints / f"step-{step:06d}.pt")
+        # last.pt first: whenever a step file exists, a last.pt at least as new exists too.
         save_checkpoint(state, self.last)
+        save_checkpoint(state, self.checkpoints / f"step-{step:06d}.pt")
         for old in self.step_files()[: -self.keep]:
             old.unlink(missing_ok=True)
 

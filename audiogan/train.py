@@ -220,7 +220,8 @@ def train(
     """
     run = RunFolder(run_dir, enabled=rank == 0)
     run.prepare(resume)
-    saved = load_checkpoint(run.last, kind="checkpoint") if resume else None
+    resume_from = run.resume_path() if resume else None
+    saved = load_checkpoint(resume_from, kind="checkpoint") if resume_from is not None else None
     if saved is not None:
         config = resolve_config(saved["config"], overrides)
     elif not isinstance(config, RunConfig) or overrides:
@@ -239,7 +240,7 @@ def train(
     session = _Session(config, registry, dataset, device, run, rank, world_size)
     trainer = session.trainer
     if saved is not None:
-        session.restore(saved, run.last)
+        session.restore(saved, resume_from)
         run.truncate_metrics(trainer.step_count)
     del saved
     run.write_config(session.resolved_tree())
