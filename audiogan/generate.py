@@ -120,11 +120,12 @@ def load(
 
 
 def _resolve_vocoder(
-    vocoder: str | Path | None, config: dict[str, Any] | None, run_dir: Path, fc: FeatureConfig, registry: Any
+    vocoder: str | Path | None, config: dict[str, Any] | None, run_dir: Path | None, fc: FeatureConfig, registry: Any
 ) -> tuple[torch.nn.Module, str, str | None]:
-    run_vocoder = run_dir / "vocoder.pt"
+    run_vocoder = run_dir / "vocoder.pt" if run_dir is not None else None
+    has_run_vocoder = run_vocoder is not None and run_vocoder.is_file()
     if vocoder is None:
-        if run_vocoder.is_file():
+        if has_run_vocoder:
             module, name = load_vocoder(run_vocoder, fc, registry, config)
             return module, name, str(run_vocoder.resolve())
         vocoder = "griffinlim"
@@ -133,15 +134,14 @@ def _resolve_vocoder(
         module, name = load_vocoder(text, fc, registry, config)
         return module, name, str(Path(text).resolve())
     cls = registry.get("vocoder", text)  # unknown names list the available ones
-    if run_vocoder.is_file():
-        saved = _saved_vocoder_name(run_vocoder)
-        if saved == text:
-            module, name = load_vocoder(run_vocoder, fc, registry, config)
-            return module, name, str(run_vocoder.resolve())
+    if has_run_vocoder and _saved_vocoder_name(run_vocoder) == text:
+        module, name = load_vocoder(run_vocoder, fc, registry, config)
+        return module, name, str(run_vocoder.resolve())
     if getattr(cls, "trainable", False) and not (config or {}).get("checkpoint"):
+        where = f"{run_vocoder} is missing or holds another vocoder" if run_vocoder else "no vocoder.pt was given"
         raise CheckpointError(
-            f"vocoder {text!r} needs trained weights but {run_vocoder} is missing or holds another vocoder; "
-            "train one with 'audiogan train-vocoder' or pick --vocoder griffinlim"
+            f"vocoder {text!r} needs trained weights but {where}; "
+            "train one with 'audiogan train-vocoder', pass its vocoder.pt, or use --vocoder griffinlim"
         )
     return registry.build("vocoder", text, config or {}, fc, 0), text, None
 

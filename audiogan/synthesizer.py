@@ -20,7 +20,7 @@ import contextlib
 import dataclasses
 import math
 import warnings
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -29,57 +29,13 @@ from torch import nn
 from .config import FeatureConfig
 from .errors import ConfigError
 from .features import MelFrontEnd
+from .sampling import OverlapVocoder, RngStream, dbfs, fit_length, latent, slerp, trim_silence
 
-__all__ = ["BLOCK_FRAMES", "Clip", "ClipRequest", "OverlapVocoder", "Synthesizer", "latent", "slerp"]
+__all__ = ["BLOCK_FRAMES", "Clip", "ClipRequest", "OverlapVocoder", "Synthesizer", "latent", "slerp", "trim_silence"]
 
 #: Frames per generator call. Fixed so that a clip's frames do not depend on how it is requested.
 BLOCK_FRAMES = 32
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this a clip is reported silent and left unscaled
-
-
-def latent(seed: int, dim: int, truncation: float | None = None) -> torch.Tensor:
-    """The latent ``z (dim,)`` of clip ``seed``: standard normal, or truncated to ``[-t, t]``."""
-    g = torch.Generator().manual_seed(int(seed))
-    if truncation is None:
-        return torch.randn(dim, generator=g)
-    return nn.init.trunc_normal_(torch.empty(dim), 0.0, 1.0, -truncation, truncation, generator=g)
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    """Spherical interpolation between latents; ``t=0`` returns ``a`` and ``t=1`` returns ``b`` exactly."""
-    if t <= 0.0:
-        return a.clone()
-    if t >= 1.0:
-        return b.clone()
-    cos = torch.dot(a / a.norm(), b / b.norm()).clamp(-1.0, 1.0)
-    omega = torch.arccos(cos)
-    if float(torch.sin(omega)) < 1e-6:  # (anti)parallel: fall back to a straight line
-        return (1 - t) * a + t * b
-    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
-
-
-class _RngStream:
-    """A private copy of torch's global RNG (CPU, plus CUDA on a GPU) seeded with one clip's seed."""
-
-    def __init__(self, seed: int, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.index = device.index if device.index is not None else (torch.cuda.current_device() if self.cuda else None)
-        with torch.random.fork_rng(devices=[self.index] if self.cuda else []):
-            torch.manual_seed(int(seed))
-            self.cpu_state = torch.get_rng_state()
-            self.cuda_state = torch.cuda.get_rng_state(self.index) if self.cuda else None
-
-    def run(self, fn: Callable[[], Any]) -> Any:
-        """Call ``fn`` with this stream as the global RNG; the caller's RNG is left untouched."""
-        with torch.random.fork_rng(devices=[self.index] if self.cuda else []):
-            torch.set_rng_state(self.cpu_state)
-            if self.cuda:
-                torch.cuda.set_rng_state(self.cuda_state, self.index)
-            out = fn()
-            self.cpu_state = torch.get_rng_state()
-            if self.cuda:
-                self.cuda_state = torch.cuda.get_rng_state(self.index)
-        return out
 
 
 @dataclasses.dataclass
@@ -119,7 +75,7 @@ class _GeneratorStream:
         self.z = z.unsqueeze(0).to(synth.device)
         self.labels = None if request.label is None else torch.tensor([request.label], device=synth.device)
         self.weights = None if request.label_weights is None else request.label_weights.float().unsqueeze(0).to(synth.device)
-        self.rng = _RngStream(request.seed, synth.device)
+        self.rng = RngStream(request.seed, synth.device)
         self.state: Any = None
         self.buffer = torch.zeros(1, 0, synth.feature_config.n_mels, device=synth.device)
         self.checked = False
@@ -144,55 +100,6 @@ class _GeneratorStream:
         while self.buffer.shape[1] < n:
             self.buffer = torch.cat([self.buffer, self._block()], dim=1)
         out, self.buffer = self.buffer[:, :n], self.buffer[:, n:]
-        return out
-
-
-class OverlapVocoder:
-    """Vocodes an endless frame sequence window by window with overlap, so the seams do not show.
-
-    Each window spans the new frames plus ``context`` frames on either side; only the samples of
-    the new frames are emitted, and the first ``crossfade`` samples are blended (raised cosine)
-    with what the previous window made for the same samples. A deterministic vocoder whose
-    receptive field fits in the context gives exactly the one-shot waveform; Griffin-Lim, whose
-    phase is a global solution, gives the same spectrogram with a phase that differs between
-    windows, which the crossfade hides.
-
-    :param vocode: ``(B, M, T)`` log-mel -> ``(B, S)``; sample ``j`` belongs at ``frame0 * hop + j``.
-    """
-
-    def __init__(self, vocode: Callable[[torch.Tensor], torch.Tensor], hop: int, context: int, crossfade: int) -> None:
-        self.vocode, self.hop, self.context = vocode, hop, int(context)
-        self.crossfade = max(0, min(int(crossfade), self.context * hop))
-        fade = torch.linspace(0.0, 1.0, self.crossfade + 2)[1:-1] if self.crossfade else torch.zeros(0)
-        self.fade_in = 0.5 - 0.5 * torch.cos(math.pi * fade)
-        self.buffer: torch.Tensor | None = None  # (B, M, T) frames from global index buffer_start
-        self.buffer_start = 0
-        self.emitted = 0  # frames whose samples are out
-        self.tail: torch.Tensor | None = None  # previous window's samples after the last emitted one
-
-    def push(self, mel: torch.Tensor, final: bool = False) -> torch.Tensor:
-        """Add frames ``(B, M, t)``; return the samples ``(B, s)`` now final (``final``: flush all)."""
-        self.buffer = mel if self.buffer is None else torch.cat([self.buffer, mel], dim=-1)
-        received = self.buffer_start + self.buffer.shape[-1]
-        end = received if final else received - self.context
-        if end <= self.emitted:
-            return self.buffer.new_zeros(self.buffer.shape[0], 0)
-        w0 = max(self.buffer_start, self.emitted - self.context)
-        wave = self.vocode(self.buffer[..., w0 - self.buffer_start :])
-        need = (received - w0) * self.hop
-        if wave.shape[-1] < need:  # e.g. Griffin-Lim returns (T - 1) * hop: the rest is silence
-            wave = nn.functional.pad(wave, (0, need - wave.shape[-1]))
-        a, b = (self.emitted - w0) * self.hop, (end - w0) * self.hop
-        out = wave[:, a:b].clone()
-        if self.tail is not None and self.crossfade:
-            n = min(self.crossfade, out.shape[-1], self.tail.shape[-1])
-            fade = self.fade_in[:n].to(out.device, out.dtype)
-            out[:, :n] = fade * out[:, :n] + (1 - fade) * self.tail[:, :n]
-        self.tail = wave[:, b : b + self.crossfade].clone()
-        self.emitted = end
-        keep_from = max(self.buffer_start, end - self.context)
-        self.buffer = self.buffer[..., keep_from - self.buffer_start :]
-        self.buffer_start = keep_from
         return out
 
 
@@ -395,7 +302,7 @@ class Synthesizer:
             mels = torch.stack([self.frames(r, n_frames, truncation) for r in batch])
             waves = torch.cat([self.vocode(mels[i : i + step]) for i in range(0, len(batch), step)])
             for request, wave in zip(batch, waves):
-                audio = _fit_length(wave.cpu().numpy().astype(np.float32), n_samples)
+                audio = fit_length(wave.cpu().numpy().astype(np.float32), n_samples)
                 clips.append(self._finish(audio, request, normalise, trim_db))
         return clips
 
@@ -431,11 +338,11 @@ class Synthesizer:
         silent = peak < SILENCE_PEAK
         gain = 1.0
         if silent:
-            warnings.warn(f"clip with seed {request.seed} is silent (peak {_dbfs(peak):.1f} dBFS)", stacklevel=3)
+            warnings.warn(f"clip with seed {request.seed} is silent (peak {dbfs(peak):.1f} dBFS)", stacklevel=3)
         elif normalise:
             gain = self.target_peak() / peak
             audio = (audio * gain).astype(np.float32)
-        return Clip(audio, request.seed, request.label, _dbfs(peak), 20 * math.log10(gain), silent, dict(request.info))
+        return Clip(audio, request.seed, request.label, dbfs(peak), 20 * math.log10(gain), silent, dict(request.info))
 
     # ------------------------------------------------------------------ streaming
 
@@ -493,26 +400,3 @@ class Synthesizer:
 def _label_embedding(generator: nn.Module, num_classes: int) -> nn.Embedding | None:
     found = [m for m in generator.modules() if isinstance(m, nn.Embedding) and m.num_embeddings == num_classes]
     return found[0] if len(found) == 1 else None
-
-
-def _fit_length(audio: np.ndarray, n: int) -> np.ndarray:
-    if audio.shape[-1] >= n:
-        return np.ascontiguousarray(audio[:n])
-    return np.pad(audio, (0, n - audio.shape[-1]))
-
-
-def _dbfs(peak: float) -> float:
-    return 20 * math.log10(peak) if peak > 0 else float("-inf")
-
-
-def trim_silence(audio: np.ndarray, hop: int, trim_db: float) -> np.ndarray:
-    """Cut leading and trailing hops whose RMS is ``trim_db`` dB or more below the loudest hop."""
-    n = audio.shape[-1] // hop
-    if n < 2:
-        return audio
-    rms = np.sqrt(np.mean(audio[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1))
-    top = rms.max()
-    if top <= 0:
-        return audio
-    loud = np.nonzero(rms >= top * 10 ** (-abs(trim_db) / 20))[0]
-    return np.ascontiguousarray(audio[loud[0] * hop : (loud[-1] + 1) * hop])

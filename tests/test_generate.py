@@ -87,6 +87,9 @@ def save_vocoder(run: Path, plugin: Path, dest: Path, **feature_changes) -> Path
 
     registry = get_registry([str(plugin)])
     fc = FeatureConfig.from_dict(load_checkpoint(run / "generator.pt")["feature_config"])
+    if "n_mels" in feature_changes:  # statistics follow the layout
+        n = feature_changes["n_mels"]
+        feature_changes.update(mel_mean=[-5.0] * n, mel_std=[2.0] * n)
     fc = dataclasses.replace(fc, **feature_changes)
     torch.manual_seed(0)
     vocoder = registry.build("vocoder", "convtest", {}, fc, 0)
