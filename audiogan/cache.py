@@ -356,9 +356,11 @@ def build_cache(
         }
         # The manifest goes last: until it lands, readers still see the previous complete cache.
         write_text_atomic(folder / MANIFEST, json.dumps(manifest, separators=(",", ":")))
-    except BaseException:
+    except BaseException as exc:
         if tmp_path.exists():
             tmp_path.unlink()
+        if isinstance(exc, OSError):  # disk full, permissions: the user can act on it
+            raise DataError(f"cannot write feature cache {folder}: {exc.strerror or exc}") from None
         raise
     _remove_unreferenced(folder)
     index = read_cache(folder, fc)

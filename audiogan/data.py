@@ -282,7 +282,7 @@ class SequenceSampler:
                         "lower --seq-frames or turn on padding of short clips (pad_short)"
                     )
                 self.groups.append(group)
-        self._silence = dataset.silence
+        self._floor = np.float32(math.log(dataset.feature_config.log_floor))
 
     def __iter__(self) -> "SequenceSampler":
         return self
@@ -314,9 +314,9 @@ class SequenceSampler:
                 mask[b] = True
             else:
                 frames[b, :length] = ds.data[start : start + length]
+                frames[b, length:] = self._floor  # silence, so it normalises to ds.silence
                 mask[b, :length] = True
         frames = ds.normalise(frames)
-        frames[~mask] = self._silence
         labels = torch.from_numpy(ds.labels[picks]) if ds.num_classes else None
         return Batch(torch.from_numpy(frames), labels, torch.from_numpy(mask))
 

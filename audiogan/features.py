@@ -118,6 +118,10 @@ class MelFrontEnd(nn.Module):
             raise ValueError(f"to_vocoder expects (B, T, {self.feature_config.n_mels}), got {tuple(x.shape)}")
         return self.denormalise(x).transpose(1, 2)
 
+    def to_linear_mel(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised ``(B, T, M)`` -> linear mel magnitude ``(B, M, T)`` (``exp`` of :meth:`to_vocoder`)."""
+        return self.to_vocoder(x).exp()
+
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """Same as :meth:`features`."""
         return self.features(wave)

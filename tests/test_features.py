@@ -64,6 +64,9 @@ def test_normalise_round_trip_and_vocoder_layout():
     voc = fe.to_vocoder(x)
     assert voc.shape == (2, fc.n_mels, log_mel.shape[1])
     torch.testing.assert_close(voc, log_mel.transpose(1, 2), atol=1e-4, rtol=1e-5)
+    linear = fe.to_linear_mel(x)
+    torch.testing.assert_close(linear, fe.mel(torch.zeros(1)).new_tensor(voc.exp().numpy()))
+    assert linear.min() >= fc.log_floor * 0.999
     torch.testing.assert_close(fe.features(torch.zeros(100)), fe(torch.zeros(100)))
     expected = (log_mel[0, 0, 0] - fc.mel_mean[0]) / (fc.norm_scale * fc.mel_std[0])
     assert x[0, 0, 0].item() == pytest.approx(expected.item(), rel=1e-5)
