@@ -133,40 +133,77 @@ def scan_folder(root: str | os.PathLike) -> Scan:
 # ----------------------------------------------------------------------------- decoding workers
 
 _FRONT_ENDS: dict[str, Any] = {}
+_BATCH = 32  # clips per mel call
+_SLACK = 1.25  # a batch's longest clip is at most this much longer than its shortest
 
 
 def _front_end(fc: FeatureConfig) -> Any:
     from .features import MelFrontEnd
 
-    key = fc.layout_key()
+    key = json.dumps(fc.to_dict(), sort_keys=True)
     if key not in _FRONT_ENDS:
         _FRONT_ENDS[key] = MelFrontEnd(fc)
     return _FRONT_ENDS[key]
 
 
-def extract(path: str | os.PathLike, fc: FeatureConfig) -> tuple[np.ndarray | None, float, str | None]:
-    """Decode one file to raw log-mel ``(T, M)`` float32: ``(frames, seconds, None)`` or ``(None, 0, reason)``."""
-    import torch
-
+def _load(path: str | os.PathLike, fc: FeatureConfig) -> tuple[np.ndarray | None, float, str | None]:
     try:
         samples, rate = audio.decode(path)
-        seconds = samples.shape[0] / rate
-        samples = audio.resample(samples, rate, fc.sample_rate)
-        with torch.inference_mode():
-            frames = _front_end(fc).log_mel(torch.from_numpy(samples))[0].numpy()
-        return np.ascontiguousarray(frames, dtype=np.float32), seconds, None
+        return audio.resample(samples, rate, fc.sample_rate), samples.shape[0] / rate, None
     except audio.AudioFileError as exc:
         return None, 0.0, exc.reason
     except Exception as exc:  # a bad file must never stop a scan; report what happened
         return None, 0.0, f"{audio.REASON_UNREADABLE} ({type(exc).__name__})"
 
 
-def _extract_chunk(root: str, rels: list[str], fc_dict: dict[str, Any]) -> list[tuple[str, Any, float, str | None]]:
+def extract_many(paths: list[str], fc: FeatureConfig) -> list[tuple[np.ndarray | None, float, str | None]]:
+    """Decode files to raw log-mel ``(T, M)`` float32: per file ``(frames, seconds, None)`` or ``(None, 0, reason)``.
+
+    Clips of similar length share one batched mel call: the front end zero-pads (``center=True``,
+    constant mode), so padding a clip further leaves its own ``S // hop + 1`` frames unchanged,
+    and batching removes most of the per-call overhead that dominates short clips.
+    """
+    import torch
+
+    loaded = [_load(path, fc) for path in paths]
+    results: list[tuple[np.ndarray | None, float, str | None]] = [(None, s, r) for _, s, r in loaded]
+    order = sorted((i for i, item in enumerate(loaded) if item[0] is not None), key=lambda i: loaded[i][0].shape[0])
+    front = _front_end(fc)
+    groups: list[list[int]] = []
+    for i in order:
+        n = loaded[i][0].shape[0]
+        if groups and len(groups[-1]) < _BATCH and n <= _SLACK * loaded[groups[-1][0]][0].shape[0]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    for group in groups:
+        longest = loaded[group[-1]][0].shape[0]
+        batch = np.zeros((len(group), longest), dtype=np.float32)
+        for row, i in enumerate(group):
+            batch[row, : loaded[i][0].shape[0]] = loaded[i][0]
+        with torch.inference_mode():
+            mel = front.log_mel(torch.from_numpy(batch)).numpy()
+        for row, i in enumerate(group):
+            frames = loaded[i][0].shape[0] // fc.hop_length + 1
+            results[i] = (np.ascontiguousarray(mel[row, :frames]), loaded[i][1], None)
+    return results
+
+
+def extract(path: str | os.PathLike, fc: FeatureConfig) -> tuple[np.ndarray | None, float, str | None]:
+    """Decode one file to raw log-mel ``(T, M)`` float32: ``(frames, seconds, None)`` or ``(None, 0, reason)``."""
+    return extract_many([str(path)], fc)[0]
+
+
+def _worker_init() -> None:
     import torch
 
     torch.set_num_threads(1)  # one core per worker process; the pool is the parallelism
+
+
+def _extract_chunk(root: str, rels: list[str], fc_dict: dict[str, Any]) -> list[tuple[str, Any, float, str | None]]:
     fc = FeatureConfig.from_dict(fc_dict)
-    return [(rel, *extract(os.path.join(root, rel), fc)) for rel in rels]
+    results = extract_many([os.path.join(root, rel) for rel in rels], fc)
+    return [(rel, *result) for rel, result in zip(rels, results)]
 
 
 def _extract_all(root: Path, rels: list[str], fc: FeatureConfig, workers: int) -> Iterable[list[tuple]]:
@@ -181,7 +218,7 @@ def _extract_all(root: Path, rels: list[str], fc: FeatureConfig, workers: int) -
     # fork is fast (no re-import of torch) and safe here: workers only run single-threaded CPU ops.
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     context = multiprocessing.get_context(method)
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
         futures = [pool.submit(_extract_chunk, str(root), part, fc_dict) for part in chunks]
         try:
             for future in cf.as_completed(futures):
@@ -318,7 +355,9 @@ def build_cache(
         with open(tmp_path, "wb") as out:
             bar = _progress_bar(len(todo), progress)
             try:
-                for results in _extract_all(scan.root, todo, fc, workers if len(todo) >= 64 else 1):
+                # by size, so each chunk holds clips of similar length (fewer, fuller mel batches)
+                ordered = sorted(todo, key=lambda rel: by_rel[rel].size)
+                for results in _extract_all(scan.root, ordered, fc, workers if len(todo) >= 64 else 1):
                     for rel, frames, seconds, reason in results:
                         cand = by_rel[rel]
                         entry = {"size": cand.size, "mtime_ns": cand.mtime_ns, "seconds": seconds, "reason": reason}

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiogan import cache
+from audiogan import audio, cache
 from audiogan.config import FeatureConfig
 from audiogan.data import SequenceSampler, load_dataset
 from audiogan.errors import DataError
@@ -149,15 +149,15 @@ def test_interrupted_build_never_reads_as_complete(synthetic_corpus, monkeypatch
     for f in ds.files[:3]:
         (synthetic_corpus / f).write_bytes((synthetic_corpus / f).read_bytes())  # new mtime
     calls = {"n": 0}
-    real_extract = cache.extract
+    real_decode = audio.decode
 
-    def dies_midway(path, fc):  # fault injection: the build is killed after one file
+    def dies_midway(path):  # fault injection: the build is killed after one file
         calls["n"] += 1
         if calls["n"] > 1:
             raise KeyboardInterrupt
-        return real_extract(path, fc)
+        return real_decode(path)
 
-    monkeypatch.setattr(cache, "extract", dies_midway)
+    monkeypatch.setattr(audio, "decode", dies_midway)
     with pytest.raises(KeyboardInterrupt):
         load(synthetic_corpus)
     monkeypatch.undo()
@@ -258,3 +258,15 @@ def test_unlabelled_sampler_has_no_labels(tmp_path):
     batch = next(SequenceSampler(ds, batch_size=3, seq_frames=10))
     assert batch.labels is None and batch.frames.shape == (3, 10, FC.n_mels)
     assert batch.to("cpu").frames.shape == (3, 10, FC.n_mels)
+
+
+def test_batched_extraction_equals_one_by_one(tmp_path):
+    paths = [str(tone(tmp_path / f"{i}.wav", seconds=s, rate=8000)) for i, s in enumerate((0.3, 0.33, 0.05, 0.36, 0.2))]
+    paths.append(str(tmp_path / "missing.wav"))
+    together = cache.extract_many(paths, FC)
+    assert together[-1][0] is None and together[-1][2].startswith("unreadable")
+    for path, (frames, seconds, reason) in zip(paths[:-1], together):
+        alone, alone_seconds, _ = cache.extract(path, FC)
+        assert reason is None and seconds == alone_seconds
+        assert frames.shape == alone.shape == (int(seconds * 16000) // FC.hop_length + 1, FC.n_mels)
+        np.testing.assert_allclose(frames, alone, atol=1e-4)
