@@ -5,8 +5,13 @@ FeatureConfig's own mel filterbank (pseudo-inverse, clamped non-negative, then r
 non-negative multiplicative updates) -> fast Griffin-Lim (Perraudin et al. 2013, momentum) ->
 waveform ``(B, S)``. Everything is batched and runs on whatever device the input lives on.
 
-The pseudo-inverse is one matrix product, where torchaudio's ``InverseMelScale`` runs an SGD
-optimiser per call (seconds per clip on a CPU); see ``benchmarks/`` for the comparison.
+Why not torchaudio's ``InverseMelScale``: it solves ``torch.linalg.lstsq`` on every call (driver
+``gels``, which assumes a full-rank basis; empty mel filters at small n_fft break that). Here the
+SVD pseudo-inverse is computed once, so each call is one matrix product, and the non-negative
+refinement lowers the error further. Measured on 8 FSDD digits at 16 kHz (n_fft 1024, 80 mels):
+relative linear-magnitude error 0.334 for ``InverseMelScale`` and for the clamped pseudo-inverse,
+0.289 after 30 refinements; after 32 fast Griffin-Lim iterations the spectral convergence is 0.30
+(0.36 without the refinement, 0.32 for ``librosa.feature.inverse.mel_to_audio`` at 32 iterations).
 """
 
 from __future__ import annotations
