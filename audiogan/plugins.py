@@ -344,7 +344,8 @@ def load_registry(extra: Sequence[str] = (), strict: bool | None = None) -> Regi
                 if strict:
                     raise PluginError(message + hint) from exc
                 failures.append(message)
-                warnings.warn(message + hint, PluginWarning, stacklevel=3)
+                # Shown as "audiogan:0: PluginWarning: ..." (no irrelevant source line under it).
+                warnings.warn_explicit(message + hint, PluginWarning, filename="audiogan", lineno=0)
                 continue
             if _register(pm, plugin, ep.name, hint):
                 module = getattr(plugin, "__name__", ep.value)
