@@ -79,8 +79,10 @@ class VocoderTrainConfig:
     grad_clip: float = 1000.0  # max global grad norm per model: a safety net for early spikes only; 0 = off
     ema_decay: float = 0.0  # EMA of the vocoder's weights, which vocoder.pt holds; 0 = the raw weights
     mpd_periods: list[int] = dataclasses.field(default_factory=lambda: [2, 3, 5, 7, 11])  # MPD folds (HiFi-GAN)
-    mpd_channels: list[int] = dataclasses.field(default_factory=lambda: [16, 64, 128, 128])  # MPD widths (HiFi-GAN: 32..1024)
-    mrd_channels: int = 32  # MRD width (Vocos: 64)
+    # Discriminator widths sized for a 2-core CPU (one step ~1 s for batch 8 x 0.5 s); on a GPU use
+    # HiFi-GAN's MPD [32, 128, 512, 1024, 1024] and Vocos' MRD 64.
+    mpd_channels: list[int] = dataclasses.field(default_factory=lambda: [8, 32, 64, 64])  # MPD conv widths
+    mrd_channels: int = 16  # MRD conv width
     mrd_scales: list[float] = dataclasses.field(default_factory=lambda: [0.5, 1.0, 2.0])  # MRD FFT sizes as multiples of n_fft
     seed: int = 0  # seeds torch and the crop sampler
     device: str = "auto"  # auto (cuda > mps > cpu) | cpu | cuda | cuda:N | mps
@@ -340,10 +342,14 @@ class VocoderTrainer(Trainer):
     def _schedule(self) -> None:
         # Cosine decay from the base rate to lr_final, times the divergence guard's scale.
         tc = self.tc
-        factor = 1.0
-        if tc.lr_schedule == "cosine":
-            factor = 0.5 * (1.0 + math.cos(math.pi * min(self.step_count / tc.steps, 1.0)))
-        for opt, base in ((self.opt_g, tc.lr_g), (self.opt_d, tc.lr_d)):
+        # The discriminators' schedule starts when they join (after warm-up), so they do not join
+        # with an already decayed learning rate.
+        d_steps = max(tc.steps - tc.warmup_steps, 1)
+        for opt, base, progress in ((self.opt_g, tc.lr_g, self.step_count / tc.steps),
+                                    (self.opt_d, tc.lr_d, (self.step_count - tc.warmup_steps) / d_steps)):
+            factor = 1.0
+            if tc.lr_schedule == "cosine":
+                factor = 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
             lr = (tc.lr_final + (base - tc.lr_final) * factor) * self.lr_scale
             for group in opt.param_groups:
                 group["lr"] = lr

@@ -64,7 +64,7 @@ class PeriodDiscriminator(nn.Module):
 class MultiPeriodDiscriminator(nn.Module):
     """HiFi-GAN's MPD: one :class:`PeriodDiscriminator` per prime period (2, 3, 5, 7, 11 by default)."""
 
-    def __init__(self, periods: Sequence[int] = (2, 3, 5, 7, 11), channels: Sequence[int] = (16, 64, 128, 128)) -> None:
+    def __init__(self, periods: Sequence[int] = (2, 3, 5, 7, 11), channels: Sequence[int] = (8, 32, 64, 64)) -> None:
         super().__init__()
         self.discriminators = nn.ModuleList(PeriodDiscriminator(p, channels) for p in periods)
 
@@ -119,7 +119,7 @@ class ResolutionDiscriminator(nn.Module):
 class MultiResolutionDiscriminator(nn.Module):
     """Vocos/UnivNet MRD: one :class:`ResolutionDiscriminator` per FFT size (512, 1024, 2048 by default)."""
 
-    def __init__(self, fft_sizes: Sequence[int] = (512, 1024, 2048), channels: int = 32) -> None:
+    def __init__(self, fft_sizes: Sequence[int] = (512, 1024, 2048), channels: int = 16) -> None:
         super().__init__()
         self.discriminators = nn.ModuleList(ResolutionDiscriminator(n, channels) for n in fft_sizes)
 
@@ -157,9 +157,9 @@ DISCRIMINATORS = ("mpd", "mrd")
 def build_discriminators(
     names: Sequence[str],
     mpd_periods: Sequence[int] = (2, 3, 5, 7, 11),
-    mpd_channels: Sequence[int] = (16, 64, 128, 128),
+    mpd_channels: Sequence[int] = (8, 32, 64, 64),
     mrd_fft_sizes: Sequence[int] = (512, 1024, 2048),
-    mrd_channels: int = 32,
+    mrd_channels: int = 16,
 ) -> CombinedDiscriminator:
     """Build the waveform discriminators named in ``names`` (``"mpd"``, ``"mrd"``) as one module.
 
