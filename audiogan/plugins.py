@@ -323,13 +323,14 @@ def load_registry(extra: Sequence[str] = (), strict: bool | None = None) -> Regi
 
     # 2. entry points of installed distributions.
     allow = _env_list("AUDIOGAN_LOAD_PLUGINS")
+    failed: set[str] = set()  # a distribution seen twice on sys.path warns once
     for dist in importlib.metadata.distributions():
         eps = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
         if not eps:
             continue
         dist_name = dist.metadata["Name"] or "?"
         for ep in eps:
-            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name) or ep.name in plugins:
+            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name) or ep.name in failed:
                 continue
             if allow is not None and ep.name not in allow:
                 continue
@@ -343,10 +344,13 @@ def load_registry(extra: Sequence[str] = (), strict: bool | None = None) -> Regi
                 )
                 if strict:
                     raise PluginError(message + hint) from exc
+                failed.add(ep.name)
                 failures.append(message)
                 # Shown as "audiogan:0: PluginWarning: ..." (no irrelevant source line under it).
                 warnings.warn_explicit(message + hint, PluginWarning, filename="audiogan", lineno=0)
                 continue
+            if pm.is_registered(plugin):
+                continue  # one module behind two entry point names: its classes register once
             if _register(pm, plugin, ep.name, hint):
                 module = getattr(plugin, "__name__", ep.value)
                 plugins[ep.name] = PluginInfo(ep.name, module, dist_name, dist.version, False, "entry point")

@@ -118,7 +118,7 @@ def write_dist(site: Path, dist: str, version: str, entry_points: dict[str, str]
 
 
 def installed_plugin(site: Path, ep_name: str, component: str, dist: str = "agtest-dist", version: str = "1.2.3") -> str:
-    module = _module_name(ep_name)
+    module = _module_name(ep_name.replace("-", "_"))
     write_module(site, module, PLUGIN_SOURCE.format(name=component, module=module))
     write_dist(site, dist, version, {ep_name: module})
     return module
@@ -190,6 +190,17 @@ def test_entry_point_plugin_is_discovered_with_its_distribution(site):
     assert info.description == f"Test generator from {module}."
     assert registry.get("discriminator", "tiny-gru").__module__ == module
     assert [p for p in registry.plugins if p.name == "mygan"][0].source == "entry point"
+
+
+def test_builtins_listed_again_as_entry_points_are_not_duplicated(site):
+    """After ``pip install -e .`` audiogan's own metadata lists the built-ins as entry points too."""
+    write_dist(site, "audiogan", audiogan.__version__, {m.rsplit(".", 1)[-1]: m for m in DEFAULT_PLUGINS})
+    module = installed_plugin(site, "alias-one", "aliased", dist="alias-dist")
+    write_dist(site, "alias-dist-two", "1.0", {"alias-two": module})  # the same module under a second name
+    registry = get_registry()
+    assert registry.info("vocoder", "griffinlim").builtin
+    assert registry.info("generator", "aliased").plugin == "alias-one"
+    assert len(registry.plugins) == len(DEFAULT_PLUGINS) + 1
 
 
 def test_entry_point_that_fails_to_import_warns_or_raises_when_strict(site):
