@@ -199,7 +199,7 @@ def test_builtins_listed_again_as_entry_points_are_not_duplicated(site):
     write_dist(site, "alias-dist-two", "1.0", {"alias-two": module})  # the same module under a second name
     registry = get_registry()
     assert registry.info("vocoder", "griffinlim").builtin
-    assert registry.info("generator", "aliased").plugin == "alias-one"
+    assert registry.info("generator", "aliased").plugin in ("alias-one", "alias-two")  # scan order decides
     assert len(registry.plugins) == len(DEFAULT_PLUGINS) + 1
 
 
