@@ -31,7 +31,8 @@ from .config import FeatureConfig
 from .errors import ConfigError, DataError
 from .features import MelFrontEnd
 
-__all__ = ["FORMAT", "EvalSet", "evaluate", "format_table", "load_real", "training_evaluator", "write_plot"]
+__all__ = ["FORMAT", "EvalSet", "evaluate", "evaluate_during_training", "format_table", "load_real",
+           "training_evaluator", "write_plot"]
 
 FORMAT = "audiogan-evaluation"
 CANDIDATES = ("generated", "real", "gaussian")
@@ -87,6 +88,12 @@ class FeatureMaker:
             return self.front.features(torch.from_numpy(audio))[0].numpy()
 
 
+def _load(path: Path, sample_rate: int) -> np.ndarray:
+    """Decode and resample one file on one torch thread (resampling a short clip is a small conv)."""
+    with metrics.one_thread():
+        return load_audio(path, sample_rate)
+
+
 def _scan(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
                   and not p.name.startswith("."))
@@ -118,7 +125,7 @@ def load_real(data_dir: str | Path, sample_rate: int) -> tuple[list[np.ndarray],
     clips, labels, skipped = [], [], list(scan.skipped)
     for cand in scan.candidates:
         try:
-            clip = load_audio(scan.root / cand.rel, sample_rate)
+            clip = _load(scan.root / cand.rel, sample_rate)
         except DataError as exc:
             skipped.append((cand.rel, str(exc)))
             continue
@@ -320,7 +327,7 @@ def evaluate(
         files = _scan(gen_root) if gen_root.is_dir() else []
         if not files:
             raise DataError(f"{gen_root}: no audio files to evaluate")
-        generated = EvalSet([maker(load_audio(f, sample_rate)) for f in files],
+        generated = EvalSet([maker(_load(f, sample_rate)) for f in files],
                             [_label_of(f, gen_root, class_names) for f in files])
     else:
         if synth is None:
@@ -468,3 +475,29 @@ def training_evaluator(dataset: Any, max_clips: int = 256, k: int = 8, pca_dim: 
     training loop's periodic evaluation (generated frames are already in the same normalised scale)."""
     index = np.random.default_rng(seed).permutation(len(dataset))[:max_clips]
     return metrics.WindowFD([np.asarray(dataset.clip(int(i))) for i in index], k=k, pca_dim=pca_dim)
+
+
+def evaluate_during_training(generator: torch.nn.Module, evaluator: metrics.WindowFD, num_clips: int = 64,
+                             n_frames: int | None = None, seed: int = 0) -> dict[str, float]:
+    """``{"frame_fd", "window_fd"}`` of ``num_clips`` sequences from ``generator`` (e.g. the EMA copy).
+
+    Fixed latents (``seed``) so successive evaluations differ only by the weights; labels cycle
+    through the classes of a conditional generator. Torch's global RNG (the generator's per-frame
+    noise) is forked, so evaluating does not change what training draws next (exact resume).
+    ``n_frames`` defaults to the median real clip length of ``evaluator``.
+    """
+    device = next(generator.parameters()).device
+    n_frames = n_frames or max(evaluator.median_frames, evaluator.k)
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(num_clips, generator.latent_dim, generator=g).to(device)
+    labels = (torch.arange(num_clips) % generator.num_classes).to(device) if generator.num_classes else None
+    was_training = generator.training
+    devices = [device] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(seed)
+            generator.eval()
+            frames, _ = generator(z, labels, n_frames)
+    finally:
+        generator.train(was_training)
+    return evaluator.scores(list(frames.float().cpu().numpy()))

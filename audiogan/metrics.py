@@ -184,6 +184,8 @@ class WindowFD:
         reduced = self.pca.transform(windows) if self.pca is not None else windows
         self.window_stats = gaussian_stats(reduced)
         self.frame_stats = gaussian_stats(frame_vectors(real_sequences))
+        # generated clips for comparison should be as long as typical real ones
+        self.median_frames = int(np.median([len(s) for s in real_sequences]))
 
     def project(self, sequences: Sequence[np.ndarray]) -> np.ndarray:
         """Window vectors of ``sequences`` in the real data's PCA space ``(N, C)``."""
@@ -328,20 +330,22 @@ def clip_embeddings(sequences: Sequence[np.ndarray], segments: int = 4) -> np.nd
     return np.stack(rows) if rows else np.zeros((0, 0))
 
 
-def diversity(embeddings: np.ndarray, max_pairs: int = 200_000, seed: int = 0) -> float:
-    """Mean Euclidean distance between distinct pairs of rows (a random subset of pairs when many).
+def diversity(embeddings: np.ndarray, max_rows: int = 2000, seed: int = 0) -> float:
+    """Mean Euclidean distance between distinct pairs of rows (of a random ``max_rows`` when more).
 
-    Mode collapse shows as a generated diversity well below the real data's.
+    Mode collapse shows as a generated diversity well below the real data's. Distances come from
+    the Gram matrix, so memory is ``(n, n)``, not ``(pairs, D)``.
     """
     x = np.asarray(embeddings, dtype=np.float64)
+    if x.shape[0] > max_rows:
+        x = x[np.random.default_rng(seed).choice(x.shape[0], max_rows, replace=False)]
     n = x.shape[0]
     if n < 2:
         return float("nan")
+    sq = (x * x).sum(1)
+    d2 = np.clip(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0, None)
     i, j = np.triu_indices(n, k=1)
-    if i.size > max_pairs:
-        pick = np.random.default_rng(seed).choice(i.size, max_pairs, replace=False)
-        i, j = i[pick], j[pick]
-    return float(np.sqrt(((x[i] - x[j]) ** 2).sum(1)).mean())
+    return float(np.sqrt(d2[i, j]).mean())
 
 
 @contextlib.contextmanager

@@ -170,3 +170,26 @@ def test_run_and_data_with_different_classes_is_an_error(tiny_run: Path, corpora
     other = write_corpus(tmp_path / "other", per_class=3, seconds=0.3, classes=("chirp", "pluck"))
     with pytest.raises(ConfigError, match="differ from the run"):
         evaluate(tiny_run, other, generated_dir=corpora["gen"])
+
+
+def test_evaluate_during_training_is_repeatable_and_leaves_the_rng_alone(corpora: dict[str, Path]) -> None:
+    import torch
+
+    from audiogan.config import FeatureConfig
+    from audiogan.data import load_dataset
+    from audiogan.evaluate import evaluate_during_training
+    from audiogan.plugins import get_registry
+
+    dataset = load_dataset(corpora["real"], FeatureConfig(n_mels=16), cache_dir=corpora["root"] / "cache16",
+                           progress=False, workers=1)
+    evaluator = training_evaluator(dataset, max_clips=30, k=4, pca_dim=16)
+    torch.manual_seed(0)
+    generator = get_registry().build("generator", "lstm", TINY_RUN["generator"], dataset.feature_config,
+                                     dataset.num_classes).train()
+    state = torch.get_rng_state()
+    first = evaluate_during_training(generator, evaluator, num_clips=12)
+    assert torch.equal(torch.get_rng_state(), state) and generator.training
+    assert first == evaluate_during_training(generator, evaluator, num_clips=12)
+    assert set(first) == {"frame_fd", "window_fd"} and all(v > 0 for v in first.values())
+    # an untrained generator is much farther from the data than the data itself
+    assert first["window_fd"] > 3 * evaluator.score([dataset.clip(i) for i in range(len(dataset))])
