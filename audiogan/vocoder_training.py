@@ -60,6 +60,7 @@ class VocoderTrainConfig:
     """
 
     steps: int = 20000  # optimiser steps (one D + one vocoder update each once the discriminators are on)
+    max_minutes: float = 0.0  # also stop (with a checkpoint and vocoder.pt) after this much wall time; 0 = no limit
     batch_size: int = 8  # crops per batch
     segment_frames: int = 32  # frames per crop (32 x 256 = 0.5 s at 16 kHz: FSDD clips are ~0.4 s)
     optimizer: Literal["adam", "adamw"] = "adamw"  # AdamW as Vocos and HiFi-GAN
@@ -108,7 +109,7 @@ class VocoderTrainConfig:
         for key in ("lr_g", "lr_d", "lr_final", "max_audio_seconds"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
-        for key in ("mel_weight", "fm_weight", "adv_weight", "warmup_steps", "grad_clip", "sample_every",
+        for key in ("max_minutes", "mel_weight", "fm_weight", "adv_weight", "warmup_steps", "grad_clip", "sample_every",
                     "weight_decay", "max_restores"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be >= 0")
