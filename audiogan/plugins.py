@@ -298,8 +298,9 @@ def _validate_class(obj: Any, kind: str, plugin: str, hook: str) -> tuple[str, t
     return name, obj, doc.splitlines()[0].strip()
 
 
-def load_registry(extra: Sequence[str] = (), strict: bool | None = None) -> Registry:
+def load_registry(extra: Sequence[str] | None = (), strict: bool | None = None) -> Registry:
     """Build a fresh :class:`Registry` (no cache); see the module docstring for the order."""
+    extra = tuple(extra or ())
     strict = _env_strict() if strict is None else bool(strict)
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
@@ -419,15 +420,16 @@ _CACHE: dict[tuple, Registry] = {}
 _CACHE_SIZE = 8
 
 
-def get_registry(extra: Sequence[str] = (), strict: bool | None = None) -> Registry:
+def get_registry(extra: Sequence[str] | None = (), strict: bool | None = None) -> Registry:
     """The registry for these local plugins and this environment, loaded once and then cached.
 
     :param extra: ``--plugin`` values (dotted module names or ``.py`` paths).
     :param strict: entry points that fail to import raise instead of warning; ``None`` reads
         ``AUDIOGAN_STRICT``.
     """
+    extra = tuple(extra or ())  # None is accepted as "no --plugin values"
     strict = _env_strict() if strict is None else bool(strict)
-    key = (tuple(extra), strict, tuple(os.environ.get(k) for k in _ENV_KEYS), tuple(sys.path))
+    key = (extra, strict, tuple(os.environ.get(k) for k in _ENV_KEYS), tuple(sys.path))
     registry = _CACHE.get(key)
     if registry is None:
         registry = load_registry(extra, strict)
