@@ -127,6 +127,7 @@ def conv_synth(run, plugin):
 
 
 def test_generate_count_length_rate_level(synth):
+    assert isinstance(synth, audiogan.Synthesizer)
     assert synth.vocoder_name == "griffinlim" and synth.sample_rate == SR
     assert synth.class_names == ["chirp", "drums", "pluck"]
     clips = synth.generate(3, 0.37, labels="chirp", seed=4)
@@ -325,6 +326,9 @@ def test_cli_errors(run, tmp_path, capsys):
     assert main(["generate", str(run), "--out", out, "--set", "train.steps=3"]) == 2
     assert "vocoder.KEY=VALUE" in capsys.readouterr().err
     assert main(["generate", str(run), "--out", out, "--format", "flac", "--subtype", "FLOAT"]) == 2
+    if not torch.cuda.is_available():
+        assert main(["generate", str(run), "--out", out, "--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
     assert not Path(out).exists()
 
 
@@ -352,3 +356,17 @@ def test_silent_clip_warns(synth):
     with pytest.warns(UserWarning, match="silent"):
         clip = synth._finish(np.zeros(100, np.float32), ClipRequest(seed=1), True, None)
     assert clip.silent and clip.gain_db == 0 and math.isinf(clip.peak_dbfs)
+
+
+def test_trim_silence_and_cli_option(run, tmp_path):
+    from audiogan.synthesizer import trim_silence
+
+    tone = np.sin(np.arange(800) * 0.3).astype(np.float32)
+    padded = np.concatenate([np.zeros(640, np.float32), tone, np.full(640, 1e-6, np.float32)])
+    trimmed = trim_silence(padded, HOP, 40.0)
+    assert 800 <= trimmed.shape[0] <= 800 + 2 * HOP and np.abs(trimmed).max() == np.abs(tone).max()
+    out = tmp_path / "trim"
+    assert main(["generate", str(run), "--out", str(out), "--seconds", "0.5", "--trim-silence", "30",
+                 "--set", "vocoder.n_iter=4"]) == 0
+    entry = json.loads((out / "manifest.json").read_text())["files"][0]
+    assert 0 < entry["samples"] <= round(0.5 * SR) and entry["samples"] % HOP == 0

@@ -1,0 +1,157 @@
+"""Generation speed: real-time factor (seconds of audio per second of compute) for 10 s clips.
+
+    python -m benchmarks.generate [--run RUN] [--clips N] [--seconds S] [--repeat K] [--n-iter I]
+
+Rows, each for ``--clips`` clips of ``--seconds`` at 16 kHz (n_fft 1024, hop 256, 80 mels):
+
+* generator alone: :meth:`Synthesizer.frames` per clip (the per-clip RNG path generation uses);
+* Griffin-Lim alone: the built-in ``griffinlim`` vocoder on those clips' log-mel, one clip per
+  call (what ``generate`` does with a vocoder whose random initial phase depends on batch position)
+  and all clips in one batch;
+* whole generate path: :meth:`Synthesizer.generate` (frames + de-normalise + vocoder + peak
+  normalisation), and :meth:`Synthesizer.stream` in 1 s chunks;
+* librosa: ``librosa.feature.inverse.mel_to_audio`` on the same magnitude mel with the same
+  iteration count and an HTK, un-normalised mel basis like ours (the call a user would make).
+
+Without ``--run`` the generator is the built-in ``lstm`` at its default size (hidden 256, 2
+layers) with random weights: speed does not depend on training. Targets (issue 5, 2 CPU cores):
+the Griffin-Lim path >= 50x real time, and >= 30x faster than librosa. The machine is shared, so
+timings move with whatever else runs; the median of ``--repeat`` runs is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+def timed(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall seconds of ``repeat`` calls (after one untimed warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def random_run(folder: Path) -> Path:
+    """A run folder holding a default-size ``lstm`` generator.pt with random weights."""
+    from audiogan.checkpoint import generator_file, save_checkpoint
+    from audiogan.config import FeatureConfig
+    from audiogan.plugins import get_registry
+
+    registry = get_registry()
+    # Statistics in the range real 16 kHz speech gives (log-mel mean about -5, std about 2).
+    fc = FeatureConfig(mel_mean=[-5.0] * 80, mel_std=[2.0] * 80)
+    torch.manual_seed(0)
+    gen = registry.build("generator", "lstm", {}, fc, 10)
+    save_checkpoint(generator_file(registry, "lstm", gen, fc, [str(i) for i in range(10)], 0), folder / "generator.pt")
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, help="a trained run (default: random-weight lstm, 16 kHz, 80 mels)")
+    parser.add_argument("--clips", type=int, default=4, help="clips per measurement (default 4)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed repeats, median reported (default 3)")
+    parser.add_argument("--n-iter", type=int, default=None, help="Griffin-Lim iterations (default: the vocoder's)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--skip-librosa", action="store_true", help="leave out the (slow) librosa row")
+    args = parser.parse_args(argv)
+
+    import audiogan
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory(prefix="audiogan-bench-") as tmp:
+        run = args.run or random_run(Path(tmp))
+        config = {} if args.n_iter is None else {"n_iter": args.n_iter}
+        synth = audiogan.load(run, device="cpu", vocoder="griffinlim", vocoder_config=config)
+    fc, n, seconds = synth.feature_config, args.clips, args.seconds
+    n_iter = synth.vocoder.config.n_iter
+    audio_seconds = n * seconds
+    requests = synth.requests(n, None, seed=0)
+    n_frames, n_samples = synth.frames_for(seconds)
+
+    def gen_only() -> torch.Tensor:
+        return torch.stack([synth.frames(r, n_frames) for r in requests])
+
+    frames = gen_only()
+    mel = synth.front.to_vocoder(frames)  # (n, M, T) log-mel
+
+    def gl_per_clip() -> None:
+        with torch.no_grad():
+            for i in range(n):
+                synth.vocoder(mel[i : i + 1])
+
+    def gl_batch() -> None:
+        with torch.no_grad():
+            synth.vocoder(mel)
+
+    def whole() -> None:
+        synth.generate(n, seconds, seed=0)
+
+    chunks = int(round(seconds))
+
+    def streaming() -> None:
+        for k in range(n):
+            for _ in synth.stream(seconds / chunks, seed=k, max_chunks=chunks):
+                pass
+
+    rows = [
+        ("generator alone (per clip)", timed(gen_only, args.repeat)),
+        (f"Griffin-Lim alone, {n_iter} iter, one clip per call", timed(gl_per_clip, args.repeat)),
+        (f"Griffin-Lim alone, {n_iter} iter, batch of {n}", timed(gl_batch, args.repeat)),
+        ("whole generate path (Synthesizer.generate)", timed(whole, args.repeat)),
+        (f"stream, {seconds / chunks:g} s chunks", timed(streaming, max(1, args.repeat - 1))),
+    ]
+    librosa_seconds = None
+    if not args.skip_librosa:
+        import librosa
+
+        magnitude = torch.exp(mel).numpy().astype(np.float32)
+
+        def librosa_gl() -> None:
+            # librosa's BLAS/FFT threads follow the environment; torch's setting does not reach them
+            for i in range(n):
+                librosa.feature.inverse.mel_to_audio(
+                    magnitude[i], sr=fc.sample_rate, n_fft=fc.n_fft, hop_length=fc.hop_length, win_length=fc.win,
+                    power=1.0, n_iter=n_iter, htk=True, norm=None, fmin=fc.f_min, fmax=fc.f_max,
+                )
+
+        librosa_seconds = timed(librosa_gl, 1)
+        rows.append((f"librosa mel_to_audio, {n_iter} iter", librosa_seconds))
+
+    print(f"{n} clips x {seconds:g} s at {fc.sample_rate} Hz (n_fft {fc.n_fft}, hop {fc.hop_length}, {fc.n_mels} mels); "
+          f"generator {synth.meta.get('name')!r}; torch threads {torch.get_num_threads()}; shared CPU")
+    print()
+    print("| path | seconds | x real time | vs librosa |")
+    print("|---|---:|---:|---:|")
+    for name, secs in rows:
+        speedup = f"{librosa_seconds / secs:.1f}x" if librosa_seconds else "-"
+        print(f"| {name} | {secs:.3f} | {audio_seconds / secs:.1f} | {speedup} |")
+    gl = min(rows[1][1], rows[2][1])
+    print()
+    print(f"target: Griffin-Lim >= 50x real time -> {audio_seconds / gl:.1f}x "
+          f"({'met' if audio_seconds / gl >= 50 else 'MISSED'})")
+    if librosa_seconds:
+        print(f"target: >= 30x faster than librosa -> {librosa_seconds / gl:.1f}x "
+              f"({'met' if librosa_seconds / gl >= 30 else 'MISSED'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
