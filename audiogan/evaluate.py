@@ -175,7 +175,7 @@ def _seeds(counts: dict[int, int], seed: int) -> dict[int, int]:
 
 
 def _generate(synth: Any, counts: dict[int, int], seconds: dict[int, float], seed: int,
-              mel_space: str, maker: "FeatureMaker") -> "EvalSet":
+              mel_space: str, maker: "FeatureMaker", names: Sequence[str] = ()) -> "EvalSet":
     """Generated clips label by label as features: vocoded audio through ``maker``, or (with
     ``mel_space="generator"``) the generator's own frames before the vocoder."""
     sequences, labels = [], []
@@ -183,7 +183,8 @@ def _generate(synth: Any, counts: dict[int, int], seconds: dict[int, float], see
         n = counts[label]
         if n <= 0:
             continue
-        wanted = [label] * n if label >= 0 else None
+        # by name where the data has classes: the run may order them differently or have more
+        wanted = None if label < 0 else [names[label] if names else label] * n
         if mel_space == "generator":
             n_frames = _n_frames(seconds[label], maker.front.feature_config)
             requests = synth.requests(n, wanted, seed=first_seed)
@@ -302,8 +303,9 @@ def evaluate(
     audio, labels, class_names, skipped = load_real(data_dir, sample_rate)
     if fc is None:  # no run: statistics of the real folder itself define the scale
         fc = _stats_config(audio, sample_rate)
-    if run_classes and class_names and run_classes != class_names:
-        raise ConfigError(f"{data_dir}: classes {class_names} differ from the run's {run_classes}")
+    missing = sorted(set(class_names) - set(run_classes)) if run_classes else []
+    if missing:
+        raise ConfigError(f"{data_dir}: classes {missing} are not among the run's classes {run_classes}")
     ref_index, held_index = _split(labels, seed)
     maker = FeatureMaker(fc, level)
     maker.target = float(np.median([active_rms(audio[i]) for i in ref_index]))
@@ -334,7 +336,7 @@ def evaluate(
             from .generate import load
 
             synth = load(run_or_generator, vocoder=vocoder, plugins=plugins, device=device)
-        generated = _generate(synth, counts, seconds, seed, mel_space, maker)
+        generated = _generate(synth, counts, seconds, seed, mel_space, maker, class_names)
     if not class_names:
         generated.labels[:] = -1  # the run's labels mean nothing to an unlabelled real folder
 
