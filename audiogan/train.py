@@ -233,6 +233,19 @@ def train(
     device = select_device(tc.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop shapes: let cuDNN pick its fastest RNN kernels
+    threads = torch.get_num_threads()
+    if tc.threads > 0:
+        torch.set_num_threads(tc.threads)
+    try:
+        return _train(data_dir, config, saved, resume_from, run, registry, device, progress, rank, world_size)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(data_dir: str | Path, config: RunConfig, saved: dict[str, Any] | None, resume_from: Path | None,
+           run: RunFolder, registry: Any, device: torch.device, progress: bool, rank: int,
+           world_size: int) -> TrainResult:
+    tc = config.train
     torch.manual_seed(tc.seed)
     feature = FeatureConfig.from_dict(saved["feature_config"]) if saved is not None else config.feature
     dataset = load_dataset(data_dir, feature, cache_dir=config.data.cache_dir, workers=config.data.workers,
@@ -245,7 +258,7 @@ def train(
     del saved
     run.write_config(session.resolved_tree())
     session.check_contracts()
-    snapshot = session.checkpoint() if not resume else None  # the fallback "last good" state
+    snapshot = session.checkpoint() if resume_from is None else None  # the fallback "last good" state
     result = _loop(session, snapshot, progress and rank == 0)
     run.close()
     return result
@@ -260,8 +273,9 @@ def _loop(session: _Session, snapshot: dict[str, Any] | None, progress: bool) ->
     metrics: dict[str, float] = {}
     samples_dir: Path | None = None
     last_time, last_step, paused = time.perf_counter(), trainer.step_count, 0.0
+    deadline = time.monotonic() + 60.0 * tc.max_minutes if tc.max_minutes > 0 else float("inf")
     with _StopFlag() as stop:
-        while trainer.step_count < tc.steps and not stop.requested:
+        while trainer.step_count < tc.steps and not stop.requested and time.monotonic() < deadline:
             batch = session.sampler.next_batch()
             if pin:
                 batch.frames, batch.mask = batch.frames.pin_memory(), batch.mask.pin_memory()
@@ -274,7 +288,7 @@ def _loop(session: _Session, snapshot: dict[str, Any] | None, progress: bool) ->
                 bar.update(trainer.step_count)
                 last_time, last_step, paused = time.perf_counter(), trainer.step_count, 0.0
                 continue
-            if step % tc.log_every == 0 or step == tc.steps:
+            if step % tc.log_every == 0 or step == tc.steps or time.monotonic() >= deadline:
                 now = time.perf_counter()
                 metrics = trainer.pop_metrics()
                 metrics.update(step=step, lr_g=tc.lr_g * trainer.lr_scale, lr_d=tc.lr_d * trainer.lr_scale,

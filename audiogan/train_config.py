@@ -27,6 +27,7 @@ class TrainConfig:
     """The loop's settings. Defaults favour stable, visible progress; the CLI can override each."""
 
     steps: int = 5000  # total training steps (one D update + one G update each)
+    max_minutes: float = 0.0  # also stop (with a checkpoint) after this much wall time; 0 = no limit
     batch_size: int = 32  # sequences per batch
     seq_frames: int = 32  # frames per training crop (~0.5 s at 16 kHz / hop 256)
     loss: str = "hinge"  # hinge | non-saturating | least-squares | wgan-gp
@@ -42,6 +43,7 @@ class TrainConfig:
     ema_decay: float = 0.999  # EMA of G's weights, used for samples and generator.pt
     seed: int = 0  # seeds torch, the sampler and the sample latents
     device: str = "auto"  # auto (cuda > mps > cpu) | cpu | cuda | cuda:N | mps
+    threads: int = 0  # CPU threads for torch (0 = torch's default); 1 is far faster on a busy shared CPU
     amp: bool = True  # bf16 autocast on CUDA when supported (ignored elsewhere)
     compile: bool = False  # torch.compile G and D (opt-in: slow start, faster steps on GPU)
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard / progress-bar loss updates
@@ -63,7 +65,7 @@ class TrainConfig:
         for key in ("lr_g", "lr_d"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
-        for key in ("weight_decay", "grad_clip", "feature_matching", "r1_gamma", "gp_weight", "sample_every",
+        for key in ("threads", "max_minutes", "weight_decay", "grad_clip", "feature_matching", "r1_gamma", "gp_weight", "sample_every",
                     "max_restores"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be >= 0")

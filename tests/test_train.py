@@ -25,7 +25,7 @@ from audiogan.train_config import TrainConfig, resolve_config
 from audiogan.trainer import Trainer
 
 TINY = {
-    "train": {"steps": 6, "batch_size": 4, "seq_frames": 8, "log_every": 2, "checkpoint_every": 3,
+    "train": {"steps": 6, "threads": 1, "batch_size": 4, "seq_frames": 8, "log_every": 2, "checkpoint_every": 3,
               "sample_every": 0, "sample_frames": 10, "keep_checkpoints": 2},
     "feature": {"n_mels": 16},
     "generator": {"hidden_size": 16, "num_layers": 1, "latent_dim": 8, "noise_dim": 4, "label_dim": 4},
@@ -39,6 +39,15 @@ def tiny(**sections):
     for section, values in sections.items():
         tree.setdefault(section, {}).update(values)
     return tree
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and on a shared CPU extra threads are much slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
