@@ -211,14 +211,16 @@ class Scorer:
 
     def __init__(self, reference: EvalSet, num_classes: int, k: int, pca_dim: int, ndb_bins: int, seed: int):
         self.k, self.seed = k, seed
-        self.fd = metrics.WindowFD(reference.sequences, k=k, pca_dim=pca_dim)
+        try:
+            self.fd = metrics.WindowFD(reference.sequences, k=k, pca_dim=pca_dim)
+        except ValueError:
+            raise ConfigError(f"--window {k}: the real clips are too short for windows of {k} frames") from None
         # NDB on non-overlapping windows: overlapping ones would count each frame k times and
         # make the proportion test see far more independent samples than there are
-        ref_windows = self.fd.pca.transform(metrics.window_vectors(reference.sequences, k, hop=k)) \
-            if self.fd.pca is not None else metrics.window_vectors(reference.sequences, k, hop=k)
-        self.bins = int(min(ndb_bins, max(2, len(ref_windows) // 10)))
-        self.centroids = metrics.kmeans(ref_windows, self.bins, seed=seed)[0] if len(ref_windows) >= self.bins else None
-        self.ref_windows = ref_windows
+        self.ref_windows = self.fd.project(reference.sequences, hop=k)
+        self.bins = int(min(ndb_bins, max(2, len(self.ref_windows) // 10)))
+        enough = len(self.ref_windows) >= self.bins
+        self.centroids = metrics.kmeans(self.ref_windows, self.bins, seed=seed)[0] if enough else None
         embeddings = metrics.clip_embeddings(reference.sequences)
         self.classifier = None
         if num_classes >= 2 and (reference.labels >= 0).all():
@@ -232,10 +234,11 @@ class Scorer:
     def score(self, candidate: EvalSet) -> dict[str, Any]:
         """All metrics of ``candidate`` against the reference (``None`` where not applicable)."""
         out: dict[str, Any] = {"clips": len(candidate)}
-        out.update(self.fd.scores(candidate.sequences))
-        windows = metrics.window_vectors(candidate.sequences, self.k, hop=self.k)
-        if self.fd.pca is not None and len(windows):
-            windows = self.fd.pca.transform(windows)
+        try:
+            out.update(self.fd.scores(candidate.sequences))
+        except ValueError:
+            raise ConfigError(f"--window {self.k}: clips too short for windows of {self.k} frames") from None
+        windows = self.fd.project(candidate.sequences, hop=self.k)
         if self.centroids is not None and len(windows):
             result = metrics.ndb(self.ref_windows, windows, centroids=self.centroids)
             out.update(ndb=result.ndb, ndb_bins=result.bins, ndb_k=result.ndb_k, ndb_js=result.js)

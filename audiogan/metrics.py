@@ -187,9 +187,9 @@ class WindowFD:
         # generated clips for comparison should be as long as typical real ones
         self.median_frames = int(np.median([len(s) for s in real_sequences]))
 
-    def project(self, sequences: Sequence[np.ndarray]) -> np.ndarray:
-        """Window vectors of ``sequences`` in the real data's PCA space ``(N, C)``."""
-        windows = window_vectors(sequences, self.k, self.hop)
+    def project(self, sequences: Sequence[np.ndarray], hop: int | None = None) -> np.ndarray:
+        """Window vectors of ``sequences`` (every ``hop`` frames) in the real data's PCA space ``(N, C)``."""
+        windows = window_vectors(sequences, self.k, hop or self.hop)
         return self.pca.transform(windows) if self.pca is not None and len(windows) else windows
 
     def score(self, generated_sequences: Sequence[np.ndarray]) -> float:

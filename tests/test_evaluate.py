@@ -109,6 +109,9 @@ def test_user_errors_are_one_line(corpora: dict[str, Path], tmp_path: Path, caps
     assert "no audio files" in err and "\n" not in err
     assert main(["evaluate", "--data", str(tmp_path / "missing"), "--generated", str(corpora["gen"])]) == 2
     assert "missing" in capsys.readouterr().err
+    # 0.4 s clips have 26 frames: no window of 100
+    assert main(["evaluate", "--data", str(corpora["real"]), "--generated", str(corpora["gen"]), "--window", "100"]) == 2
+    assert "--window 100" in capsys.readouterr().err
 
 
 def test_training_evaluator_on_a_feature_set(corpora: dict[str, Path]) -> None:
