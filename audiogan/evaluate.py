@@ -58,15 +58,6 @@ class EvalSet:
 # --------------------------------------------------------------------------- audio -> features
 
 
-def active_rms(audio: np.ndarray, frame: int = 320) -> float:
-    """RMS of the loudest half of ``frame``-sample frames: a level that trailing silence does not sink."""
-    audio = np.asarray(audio, dtype=np.float64)
-    n = max(1, len(audio) // frame)
-    power = np.array([np.mean(c**2) for c in np.array_split(audio, n)]) if len(audio) else np.zeros(1)
-    loud = np.sort(power)[len(power) // 2 :]
-    return float(np.sqrt(loud.mean()))
-
-
 class FeatureMaker:
     """Waveforms -> normalised log-mel ``(T, M)`` in the run's scale, optionally level-matched."""
 
@@ -81,7 +72,7 @@ class FeatureMaker:
         """Features of one clip ``(S,)`` -> ``(T, M)`` float32."""
         audio = np.asarray(audio, dtype=np.float32)
         if self.level == "rms" and self.target is not None:
-            current = active_rms(audio)
+            current = metrics.active_rms(audio)
             if current > 1e-8:  # digital silence stays silence
                 audio = audio * np.float32(self.target / current)
         with torch.no_grad(), metrics.one_thread():  # one clip is too small to split across threads
@@ -311,7 +302,7 @@ def evaluate(
         raise ConfigError(f"{data_dir}: classes {missing} are not among the run's classes {run_classes}")
     ref_index, held_index = _split(labels, seed)
     maker = FeatureMaker(fc, level)
-    maker.target = float(np.median([active_rms(audio[i]) for i in ref_index]))
+    maker.target = float(np.median([metrics.active_rms(audio[i]) for i in ref_index]))
     durations = [len(a) / sample_rate for a in audio]
     real = EvalSet([maker(a) for a in audio], labels, durations)
     reference, held_out = real.subset(ref_index), real.subset(held_index)
@@ -448,7 +439,7 @@ def write_plot(path: str | Path, sets: dict[str, Sequence[np.ndarray]], k: int) 
         axes[0].plot(frames.mean(0), label=name)
         axes[1].plot(frames.std(0), label=name)
         lags = range(1, k + 1)
-        axes[2].plot(list(lags), [_lag_correlation(seqs, lag) for lag in lags], marker="o", label=name)
+        axes[2].plot(list(lags), [metrics.lag_correlation(seqs, lag) for lag in lags], marker="o", label=name)
     for ax, title, xlabel in zip(axes, ("mean per mel bin", "std per mel bin", "frame correlation by lag"),
                                  ("mel bin", "mel bin", "lag (frames)")):
         ax.set_title(title)
@@ -460,19 +451,6 @@ def write_plot(path: str | Path, sets: dict[str, Sequence[np.ndarray]], k: int) 
         fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
     return path
-
-
-def _lag_correlation(sequences: Sequence[np.ndarray], lag: int) -> float:
-    """Mean over bins of the correlation between frames ``t`` and ``t + lag``, each clip's own mean
-    removed (so differences between clips or classes do not pass for temporal structure)."""
-    centred = [np.asarray(s, np.float64) - np.asarray(s, np.float64).mean(0) for s in sequences if len(s) > lag]
-    a = [s[:-lag] for s in centred]
-    b = [s[lag:] for s in centred]
-    if not a:
-        return float("nan")
-    x, y = np.concatenate(a), np.concatenate(b)
-    denom = np.sqrt((x * x).sum(0) * (y * y).sum(0))
-    return float(np.mean((x * y).sum(0) / np.where(denom > 0, denom, np.inf)))
 
 
 def training_evaluator(dataset: Any, max_clips: int = 256, k: int = 8, pca_dim: int = 64, seed: int = 0) -> metrics.WindowFD:

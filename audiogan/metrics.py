@@ -31,7 +31,9 @@ __all__ = [
     "gaussian_frame_model",
     "gaussian_stats",
     "inception_score",
+    "active_rms",
     "kmeans",
+    "lag_correlation",
     "ndb",
     "one_thread",
     "window_vectors",
@@ -429,6 +431,31 @@ def inception_score(probabilities: np.ndarray) -> float:
     p = np.clip(np.asarray(probabilities, np.float64), 1e-12, 1.0)
     marginal = p.mean(0, keepdims=True)
     return float(np.exp((p * (np.log(p) - np.log(marginal))).sum(1).mean()))
+
+
+# --------------------------------------------------------------------------- level and temporal statistics
+
+
+def active_rms(audio: np.ndarray, frame: int = 320) -> float:
+    """RMS of the loudest half of ``frame``-sample frames: a level that trailing silence does not sink."""
+    audio = np.asarray(audio, dtype=np.float64)
+    n = max(1, len(audio) // frame)
+    power = np.array([np.mean(c**2) for c in np.array_split(audio, n)]) if len(audio) else np.zeros(1)
+    loud = np.sort(power)[len(power) // 2 :]
+    return float(np.sqrt(loud.mean()))
+
+
+def lag_correlation(sequences: Sequence[np.ndarray], lag: int) -> float:
+    """Mean over bins of the correlation between frames ``t`` and ``t + lag``, each clip's own mean
+    removed (so differences between clips or classes do not pass for temporal structure)."""
+    centred = [np.asarray(s, np.float64) - np.asarray(s, np.float64).mean(0) for s in sequences if len(s) > lag]
+    a = [s[:-lag] for s in centred]
+    b = [s[lag:] for s in centred]
+    if not a:
+        return float("nan")
+    x, y = np.concatenate(a), np.concatenate(b)
+    denom = np.sqrt((x * x).sum(0) * (y * y).sum(0))
+    return float(np.mean((x * y).sum(0) / np.where(denom > 0, denom, np.inf)))
 
 
 # --------------------------------------------------------------------------- reference model

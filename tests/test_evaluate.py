@@ -12,7 +12,7 @@ import pytest
 from audiogan import metrics
 from audiogan.cli import main
 from audiogan.errors import ConfigError
-from audiogan.evaluate import CANDIDATES, active_rms, evaluate, format_table, training_evaluator
+from audiogan.evaluate import CANDIDATES, evaluate, format_table, training_evaluator
 from audiogan.synthetic import write_corpus
 
 METRIC_KEYS = {"clips", "frame_fd", "window_fd", "ndb", "ndb_bins", "ndb_k", "ndb_js", "diversity",
@@ -92,12 +92,6 @@ def test_level_matching_makes_a_gain_change_invisible(corpora: dict[str, Path], 
     raw = evaluate(None, corpora["real"], generated_dir=quiet, k=4, level="none")["results"]["generated"]
     assert matched["window_fd"] == pytest.approx(as_is["window_fd"], rel=0.05)
     assert raw["window_fd"] > 2 * as_is["window_fd"]
-
-
-def test_active_rms_ignores_trailing_silence() -> None:
-    tone = 0.5 * np.sin(np.linspace(0, 200 * np.pi, 8000))
-    padded = np.concatenate([tone, np.zeros(6000)])
-    assert active_rms(padded) == pytest.approx(active_rms(tone), rel=0.05)
 
 
 def test_user_errors_are_one_line(corpora: dict[str, Path], tmp_path: Path, capsys) -> None:

@@ -126,3 +126,19 @@ def test_diversity_drops_under_mode_collapse() -> None:
     collapsed = np.repeat(varied[:1], 50, axis=0) + 0.01 * rng.standard_normal((50, 8))
     assert metrics.diversity(collapsed) < 0.05 * metrics.diversity(varied)
     assert np.isnan(metrics.diversity(varied[:1]))
+
+
+def test_active_rms_ignores_trailing_silence() -> None:
+    tone = 0.5 * np.sin(np.linspace(0, 200 * np.pi, 8000))
+    padded = np.concatenate([tone, np.zeros(6000)])
+    assert metrics.active_rms(padded) == pytest.approx(metrics.active_rms(tone), rel=0.05)
+    assert metrics.active_rms(3 * tone) == pytest.approx(3 * metrics.active_rms(tone))
+
+
+def test_lag_correlation_sees_temporal_structure_only() -> None:
+    rng = np.random.default_rng(0)
+    smooth = [np.cumsum(rng.standard_normal((50, 3)), axis=0) for _ in range(20)]
+    # i.i.d. frames around very different per-clip means: no structure once each clip is centred
+    iid = [rng.standard_normal((50, 3)) + rng.uniform(-10, 10, 3) for _ in range(20)]
+    assert metrics.lag_correlation(smooth, 1) > 0.5
+    assert abs(metrics.lag_correlation(iid, 1)) < 0.1
