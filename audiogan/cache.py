@@ -15,6 +15,7 @@ Unchanged files are copied from the previous array instead of being decoded agai
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -25,13 +26,14 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from . import audio
 from .config import FeatureConfig
 from .errors import DataError
+from .features import extract_many
 from .fileio import write_text_atomic
 
 MANIFEST = "manifest.json"
@@ -132,68 +134,6 @@ def scan_folder(root: str | os.PathLike) -> Scan:
 
 # ----------------------------------------------------------------------------- decoding workers
 
-_FRONT_ENDS: dict[str, Any] = {}
-_BATCH = 32  # clips per mel call
-_SLACK = 1.25  # a batch's longest clip is at most this much longer than its shortest
-
-
-def _front_end(fc: FeatureConfig) -> Any:
-    from .features import MelFrontEnd
-
-    key = json.dumps(fc.to_dict(), sort_keys=True)
-    if key not in _FRONT_ENDS:
-        _FRONT_ENDS[key] = MelFrontEnd(fc)
-    return _FRONT_ENDS[key]
-
-
-def _load(path: str | os.PathLike, fc: FeatureConfig) -> tuple[np.ndarray | None, float, str | None]:
-    try:
-        samples, rate = audio.decode(path)
-        return audio.resample(samples, rate, fc.sample_rate), samples.shape[0] / rate, None
-    except audio.AudioFileError as exc:
-        return None, 0.0, exc.reason
-    except Exception as exc:  # a bad file must never stop a scan; report what happened
-        return None, 0.0, f"{audio.REASON_UNREADABLE} ({type(exc).__name__})"
-
-
-def extract_many(paths: list[str], fc: FeatureConfig) -> list[tuple[np.ndarray | None, float, str | None]]:
-    """Decode files to raw log-mel ``(T, M)`` float32: per file ``(frames, seconds, None)`` or ``(None, 0, reason)``.
-
-    Clips of similar length share one batched mel call: the front end zero-pads (``center=True``,
-    constant mode), so padding a clip further leaves its own ``S // hop + 1`` frames unchanged,
-    and batching removes most of the per-call overhead that dominates short clips.
-    """
-    import torch
-
-    loaded = [_load(path, fc) for path in paths]
-    results: list[tuple[np.ndarray | None, float, str | None]] = [(None, s, r) for _, s, r in loaded]
-    order = sorted((i for i, item in enumerate(loaded) if item[0] is not None), key=lambda i: loaded[i][0].shape[0])
-    front = _front_end(fc)
-    groups: list[list[int]] = []
-    for i in order:
-        n = loaded[i][0].shape[0]
-        if groups and len(groups[-1]) < _BATCH and n <= _SLACK * loaded[groups[-1][0]][0].shape[0]:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    for group in groups:
-        longest = loaded[group[-1]][0].shape[0]
-        batch = np.zeros((len(group), longest), dtype=np.float32)
-        for row, i in enumerate(group):
-            batch[row, : loaded[i][0].shape[0]] = loaded[i][0]
-        with torch.inference_mode():
-            mel = front.log_mel(torch.from_numpy(batch)).numpy()
-        for row, i in enumerate(group):
-            frames = loaded[i][0].shape[0] // fc.hop_length + 1
-            results[i] = (np.ascontiguousarray(mel[row, :frames]), loaded[i][1], None)
-    return results
-
-
-def extract(path: str | os.PathLike, fc: FeatureConfig) -> tuple[np.ndarray | None, float, str | None]:
-    """Decode one file to raw log-mel ``(T, M)`` float32: ``(frames, seconds, None)`` or ``(None, 0, reason)``."""
-    return extract_many([str(path)], fc)[0]
-
-
 def _worker_init() -> None:
     import torch
 
@@ -202,7 +142,7 @@ def _worker_init() -> None:
 
 def _extract_chunk(root: str, rels: list[str], fc_dict: dict[str, Any]) -> list[tuple[str, Any, float, str | None]]:
     fc = FeatureConfig.from_dict(fc_dict)
-    results = extract_many([os.path.join(root, rel) for rel in rels], fc)
+    results = extract_many([os.path.join(root, rel) for rel in rels], fc)  # decode + resample + log-mel
     return [(rel, *result) for rel, result in zip(rels, results)]
 
 
@@ -279,29 +219,37 @@ def _layout(fc: FeatureConfig) -> dict[str, Any]:
 def read_cache(folder: Path, fc: FeatureConfig) -> CacheIndex | None:
     """The complete cache in ``folder``, or None when there is none or it fails validation."""
     path = folder / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        ok = (
-            manifest.get("format") == CACHE_FORMAT
-            and manifest.get("version") == CACHE_VERSION
-            and manifest.get("layout") == _layout(fc)
-        )
-        if not ok:
+    for attempt in range(3):
+        if not path.is_file():
             return None
-        rows, n_mels = int(manifest["total_frames"]), fc.n_mels
-        data_path = folder / manifest["data"]
-        if data_path.stat().st_size != rows * n_mels * 4:
-            raise ValueError(f"{data_path.name} has the wrong size")
-        if rows:
-            data = np.memmap(data_path, dtype=np.float32, mode="r", shape=(rows, n_mels))
-        else:
-            data = np.zeros((0, n_mels), dtype=np.float32)
-        return CacheIndex(folder, manifest, data)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        warnings.warn(f"ignoring damaged feature cache {folder}: {exc}", stacklevel=2)
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            ok = (
+                manifest.get("format") == CACHE_FORMAT
+                and manifest.get("version") == CACHE_VERSION
+                and manifest.get("layout") == _layout(fc)
+            )
+            if not ok:
+                return None
+            rows, n_mels = int(manifest["total_frames"]), fc.n_mels
+            data_path = folder / manifest["data"]
+            if data_path.stat().st_size != rows * n_mels * 4:
+                raise ValueError(f"{data_path.name} has the wrong size")
+            if rows:
+                data = np.memmap(data_path, dtype=np.float32, mode="r", shape=(rows, n_mels))
+            else:
+                data = np.zeros((0, n_mels), dtype=np.float32)
+            return CacheIndex(folder, manifest, data)
+        except FileNotFoundError:
+            # A concurrent build (another rank or process) replaced the manifest and removed
+            # the array between our two reads: read the new manifest.
+            if attempt < 2:
+                continue
+            warnings.warn(f"ignoring feature cache {folder}: its array keeps disappearing", stacklevel=2)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            warnings.warn(f"ignoring damaged feature cache {folder}: {exc}", stacklevel=2)
         return None
+    return None
 
 
 def _unchanged(entry: dict[str, Any] | None, cand: Candidate) -> bool:
@@ -318,19 +266,62 @@ def build_cache(
     """Bring the cache in ``folder`` up to date with ``scan``; decode only new or changed files.
 
     A cache hit (nothing added, changed or removed) reads and returns the existing cache without
-    writing anything.
+    writing anything. Builds of one cache folder are serialised with a lock file, so processes
+    started together (DDP ranks) decode once: the others wait, then find a cache hit.
     """
+    old, todo, hit = _plan(scan, fc, folder)
+    if hit:
+        return old  # type: ignore[return-value]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create feature cache {folder}: {exc.strerror}; choose another with --cache-dir") from None
+    with _locked(folder):
+        old, todo, hit = _plan(scan, fc, folder)  # another process may have built it meanwhile
+        if hit:
+            return old  # type: ignore[return-value]
+        return _write(scan, fc, folder, old, todo, workers, progress)
+
+
+def _plan(scan: Scan, fc: FeatureConfig, folder: Path) -> tuple[CacheIndex | None, list[str], bool]:
+    """The current cache, the files to decode, and whether the cache is already up to date."""
     old = read_cache(folder, fc)
     old_entries = old.entries if old is not None else {}
     todo = [c.rel for c in scan.candidates if not _unchanged(old_entries.get(c.rel), c)]
     current = {c.rel for c in scan.candidates}
     if old is not None and not todo and current == set(old_entries):
         old.reused, old.hit = len(current), True
-        return old
+        return old, todo, True
+    return old, todo, False
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; concurrent builds stay safe, only duplicated
+        yield
+        return
+    try:
+        handle = open(folder / ".lock", "a+b")
     except OSError as exc:
-        raise DataError(f"cannot create feature cache {folder}: {exc.strerror}; choose another with --cache-dir") from None
+        raise DataError(f"cannot write to feature cache {folder}: {exc.strerror}; choose another with --cache-dir") from None
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the handle closes
+        yield
+
+
+def _write(
+    scan: Scan,
+    fc: FeatureConfig,
+    folder: Path,
+    old: CacheIndex | None,
+    todo: list[str],
+    workers: int | None,
+    progress: bool,
+) -> CacheIndex:
+    """Write a new array + manifest: decode ``todo``, copy every other file's rows from ``old``."""
+    old_entries = old.entries if old is not None else {}
     _remove_stale_temporaries(folder)
     workers = max(1, int(workers if workers is not None else min(os.cpu_count() or 1, 8)))
     token = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"

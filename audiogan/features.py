@@ -14,16 +14,20 @@ Scales:
 
 from __future__ import annotations
 
+import json
 import math
+import os
 
+import numpy as np
 import torch
 import torchaudio
 from torch import nn
 
+from . import audio
 from .config import FeatureConfig
 from .errors import ConfigError
 
-__all__ = ["MelFrontEnd", "frames_to_samples", "samples_to_frames"]
+__all__ = ["MelFrontEnd", "extract", "extract_many", "frames_to_samples", "samples_to_frames"]
 
 
 def samples_to_frames(n_samples: int, fc: FeatureConfig) -> int:
@@ -130,3 +134,63 @@ class MelFrontEnd(nn.Module):
     def floor_value(self) -> float:
         """The log-mel value of silence (``log(log_floor)``)."""
         return math.log(self.log_floor)
+
+
+# ----------------------------------------------------------------------------- files -> features
+
+_FRONT_ENDS: dict[str, "MelFrontEnd"] = {}  # one per layout, reused across calls
+_BATCH = 32  # clips per mel call
+_SLACK = 1.25  # a batch's longest clip is at most this much longer than its shortest
+
+
+def _front_end(fc: FeatureConfig) -> "MelFrontEnd":
+    key = json.dumps(fc.to_dict(), sort_keys=True)
+    if key not in _FRONT_ENDS:
+        _FRONT_ENDS[key] = MelFrontEnd(fc)
+    return _FRONT_ENDS[key]
+
+
+def _load(path: str | os.PathLike, fc: FeatureConfig) -> tuple[np.ndarray | None, float, str | None]:
+    try:
+        samples, rate = audio.decode(path)
+        return audio.resample(samples, rate, fc.sample_rate), samples.shape[0] / rate, None
+    except audio.AudioFileError as exc:
+        return None, 0.0, exc.reason
+    except Exception as exc:  # a bad file must never stop a scan; report what happened
+        return None, 0.0, f"{audio.REASON_UNREADABLE} ({type(exc).__name__})"
+
+
+def extract_many(paths: list[str], fc: FeatureConfig) -> list[tuple[np.ndarray | None, float, str | None]]:
+    """Decode files to raw log-mel ``(T, M)`` float32: per file ``(frames, seconds, None)`` or ``(None, 0, reason)``.
+
+    Clips of similar length share one batched mel call: the front end zero-pads (``center=True``,
+    constant mode), so padding a clip further leaves its own ``S // hop + 1`` frames unchanged,
+    and batching removes most of the per-call overhead that dominates short clips.
+    """
+    loaded = [_load(path, fc) for path in paths]
+    results: list[tuple[np.ndarray | None, float, str | None]] = [(None, s, r) for _, s, r in loaded]
+    order = sorted((i for i, item in enumerate(loaded) if item[0] is not None), key=lambda i: loaded[i][0].shape[0])
+    front = _front_end(fc)
+    groups: list[list[int]] = []
+    for i in order:
+        n = loaded[i][0].shape[0]
+        if groups and len(groups[-1]) < _BATCH and n <= _SLACK * loaded[groups[-1][0]][0].shape[0]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    for group in groups:
+        longest = loaded[group[-1]][0].shape[0]
+        batch = np.zeros((len(group), longest), dtype=np.float32)
+        for row, i in enumerate(group):
+            batch[row, : loaded[i][0].shape[0]] = loaded[i][0]
+        with torch.inference_mode():
+            mel = front.log_mel(torch.from_numpy(batch)).numpy()
+        for row, i in enumerate(group):
+            frames = loaded[i][0].shape[0] // fc.hop_length + 1
+            results[i] = (np.ascontiguousarray(mel[row, :frames]), loaded[i][1], None)
+    return results
+
+
+def extract(path: str | os.PathLike, fc: FeatureConfig) -> tuple[np.ndarray | None, float, str | None]:
+    """Decode one file to raw log-mel ``(T, M)`` float32: ``(frames, seconds, None)`` or ``(None, 0, reason)``."""
+    return extract_many([str(path)], fc)[0]

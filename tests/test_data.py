@@ -14,6 +14,7 @@ import torch
 from audiogan import audio, cache
 from audiogan.config import FeatureConfig
 from audiogan.data import SequenceSampler, load_dataset
+from audiogan.features import extract, extract_many
 from audiogan.errors import DataError
 
 FC = FeatureConfig(sample_rate=16000, n_fft=256, hop_length=128, n_mels=16)
@@ -263,10 +264,27 @@ def test_unlabelled_sampler_has_no_labels(tmp_path):
 def test_batched_extraction_equals_one_by_one(tmp_path):
     paths = [str(tone(tmp_path / f"{i}.wav", seconds=s, rate=8000)) for i, s in enumerate((0.3, 0.33, 0.05, 0.36, 0.2))]
     paths.append(str(tmp_path / "missing.wav"))
-    together = cache.extract_many(paths, FC)
+    together = extract_many(paths, FC)
     assert together[-1][0] is None and together[-1][2].startswith("unreadable")
     for path, (frames, seconds, reason) in zip(paths[:-1], together):
-        alone, alone_seconds, _ = cache.extract(path, FC)
+        alone, alone_seconds, _ = extract(path, FC)
         assert reason is None and seconds == alone_seconds
         assert frames.shape == alone.shape == (int(seconds * 16000) // FC.hop_length + 1, FC.n_mels)
         np.testing.assert_allclose(frames, alone, atol=1e-4)
+
+
+def _build_in_child(root: str) -> int:
+    # a forked child must not use the parent's OpenMP pool (it does not survive fork)
+    torch.set_num_threads(1)
+    return len(load_dataset(root, FC, progress=False, workers=1))
+
+
+def test_concurrent_builds_both_succeed(synthetic_corpus):
+    # two processes (e.g. two DDP ranks) building the same cache at once
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        assert pool.map(_build_in_child, [str(synthetic_corpus)] * 2) == [12, 12]
+    again = load(synthetic_corpus)
+    assert again.build["cache_hit"]
+    assert len(list(again.cache_dir.glob("features-*.f32"))) == 1
