@@ -53,8 +53,8 @@ def test_cli_json_schema_table_and_plot(corpora: dict[str, Path], tmp_path: Path
         assert title in table
 
 
-def test_fresh_samples_beat_the_iid_reference_and_match_the_floor(corpora: dict[str, Path]) -> None:
-    result = evaluate(None, corpora["real"], generated_dir=corpora["gen"], k=4)["results"]
+def test_fresh_samples_beat_the_iid_reference_and_match_the_floor(tiny_run: Path, corpora: dict[str, Path]) -> None:
+    result = evaluate(tiny_run, corpora["real"], generated_dir=corpora["gen"], k=4)["results"]
     gen, real, gauss = result["generated"], result["real"], result["gaussian"]
     # the i.i.d. frame model has the frames but not their order: only windows expose it
     assert gauss["window_fd"] > 2 * max(gen["window_fd"], real["window_fd"])
@@ -62,14 +62,14 @@ def test_fresh_samples_beat_the_iid_reference_and_match_the_floor(corpora: dict[
     assert 0.6 < gen["diversity_ratio"] < 1.5
 
 
-def test_collapse_onto_one_clip_shows_in_diversity_accuracy_and_ndb(corpora: dict[str, Path], tmp_path: Path) -> None:
+def test_collapse_onto_one_clip_shows_in_diversity_accuracy_and_ndb(tiny_run: Path, corpora: dict[str, Path], tmp_path: Path) -> None:
     collapsed = tmp_path / "collapsed"
     source = sorted((corpora["gen"] / "pluck").glob("*.wav"))[0]
     for name in ("chirp", "drums", "pluck"):  # every label answers with the same pluck
         (collapsed / name).mkdir(parents=True)
         for i in range(5):
             shutil.copy(source, collapsed / name / f"{i}.wav")
-    result = evaluate(None, corpora["real"], generated_dir=collapsed, k=4)["results"]
+    result = evaluate(tiny_run, corpora["real"], generated_dir=collapsed, k=4)["results"]
     gen, real = result["generated"], result["real"]
     assert gen["diversity_ratio"] < 0.05
     assert gen["accuracy"] < 0.5
@@ -78,7 +78,7 @@ def test_collapse_onto_one_clip_shows_in_diversity_accuracy_and_ndb(corpora: dic
     assert gen["window_fd"] > 3 * real["window_fd"]
 
 
-def test_level_matching_makes_a_gain_change_invisible(corpora: dict[str, Path], tmp_path: Path) -> None:
+def test_level_matching_makes_a_gain_change_invisible(tiny_run: Path, corpora: dict[str, Path], tmp_path: Path) -> None:
     import soundfile as sf
 
     quiet = tmp_path / "quiet"
@@ -87,9 +87,9 @@ def test_level_matching_makes_a_gain_change_invisible(corpora: dict[str, Path], 
         target = quiet / path.relative_to(corpora["gen"])
         target.parent.mkdir(parents=True, exist_ok=True)
         sf.write(target, audio * 0.1, rate, subtype="FLOAT")  # -20 dB, no extra quantisation noise
-    as_is = evaluate(None, corpora["real"], generated_dir=corpora["gen"], k=4)["results"]["generated"]
-    matched = evaluate(None, corpora["real"], generated_dir=quiet, k=4)["results"]["generated"]
-    raw = evaluate(None, corpora["real"], generated_dir=quiet, k=4, level="none")["results"]["generated"]
+    as_is = evaluate(tiny_run, corpora["real"], generated_dir=corpora["gen"], k=4)["results"]["generated"]
+    matched = evaluate(tiny_run, corpora["real"], generated_dir=quiet, k=4)["results"]["generated"]
+    raw = evaluate(tiny_run, corpora["real"], generated_dir=quiet, k=4, level="none")["results"]["generated"]
     assert matched["window_fd"] == pytest.approx(as_is["window_fd"], rel=0.05)
     assert raw["window_fd"] > 2 * as_is["window_fd"]
 
