@@ -91,12 +91,15 @@ def _scan(root: Path) -> list[Path]:
 
 
 def _label_of(path: Path, root: Path, class_names: list[str]) -> int:
-    """Class from the first-level folder (``DIR/<label>/x.wav``) or a ``<label>_``/``<label>-`` file prefix."""
+    """Class from the first-level folder (``DIR/<label>/x.wav``), or a file-name prefix: ``<label>_``,
+    ``<label>-``, or ``label-<label>_`` as ``audiogan generate`` names its files."""
+    from .generate import safe_name
+
     rel = path.relative_to(root)
     if len(rel.parts) > 1 and rel.parts[0] in class_names:
         return class_names.index(rel.parts[0])
     for name in sorted(class_names, key=len, reverse=True):  # longest first: "10" before "1"
-        if rel.name.startswith((f"{name}_", f"{name}-")):
+        if rel.name.startswith((f"{name}_", f"{name}-", f"label-{name}_", f"label-{safe_name(name)}_")):
             return class_names.index(name)
     return -1
 

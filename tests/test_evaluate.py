@@ -194,3 +194,17 @@ def test_evaluate_during_training_is_repeatable_and_leaves_the_rng_alone(corpora
     assert set(first) == {"frame_fd", "window_fd"} and all(v > 0 for v in first.values())
     # an untrained generator is much farther from the data than the data itself
     assert first["window_fd"] > 3 * evaluator.score([dataset.clip(i) for i in range(len(dataset))])
+
+
+def test_scores_the_output_folder_of_audiogan_generate(tiny_run: Path, corpora: dict[str, Path], tmp_path: Path,
+                                                       capsys) -> None:
+    out = tmp_path / "out"
+    assert main(["generate", str(tiny_run), "--out", str(out), "--per-label", "2", "--seconds", "0.4",
+                 "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(tiny_run), "--data", str(corpora["real"]), "--generated", str(out),
+                 "--window", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    gen = result["results"]["generated"]
+    assert gen["clips"] == 6 and gen["accuracy"] is not None  # labels read from label-<name>_ file names
+    assert result["settings"]["vocoder"] is None and result["generated_dir"] == str(out)
