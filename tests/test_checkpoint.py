@@ -74,3 +74,34 @@ def test_tampered_file_is_refused_without_running_code(tmp_path, container):
     with pytest.raises(CheckpointError, match="evil.pt"):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+def test_generator_file_round_trip_and_mismatches(tmp_path):
+    from audiogan.checkpoint import generator_file, load_generator
+    from audiogan.config import FeatureConfig
+    from audiogan.plugins import get_registry
+
+    registry = get_registry()
+    fc = FeatureConfig(n_mels=12, mel_mean=[0.0] * 12, mel_std=[1.0] * 12)
+    torch.manual_seed(0)
+    g = registry.build("generator", "gru", {"hidden_size": 8, "num_layers": 1}, fc, 2)
+    payload = generator_file(registry, "gru", g, fc, ["a", "b"], step=5)
+    save_checkpoint(payload, tmp_path / "run" / "generator.pt")
+    loaded = load_generator(tmp_path / "run", registry=registry)
+    assert loaded.class_names == ["a", "b"] and loaded.meta["step"] == 5 and loaded.meta["name"] == "gru"
+    assert loaded.feature_config == fc and not loaded.model.training
+    for key, value in g.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_generator(tmp_path / "elsewhere", registry=registry)
+    bad = dict(payload, generator=dict(payload["generator"], config={"hidden_size": 16, "num_layers": 1}))
+    save_checkpoint(bad, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="weights do not match"):
+        load_generator(tmp_path / "bad.pt", registry=registry)
+    unknown = dict(payload, generator=dict(payload["generator"], name="transformer"))
+    save_checkpoint(unknown, tmp_path / "unknown.pt")
+    with pytest.raises(CheckpointError, match="transformer"):
+        load_generator(tmp_path / "unknown.pt", registry=registry)
+    save_checkpoint({"format": "audiogan-checkpoint", "format_version": 1}, tmp_path / "ckpt.pt")
+    with pytest.raises(CheckpointError, match="expected an audiogan-generator"):
+        load_generator(tmp_path / "ckpt.pt", registry=registry)
