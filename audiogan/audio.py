@@ -26,6 +26,7 @@ __all__ = [
     "decode",
     "load_audio",
     "resample",
+    "resampler",
     "write_audio",
 ]
 
@@ -99,15 +100,21 @@ _RESAMPLERS: dict[tuple[int, int], torchaudio.transforms.Resample] = {}
 _RESAMPLERS_LOCK = threading.Lock()
 
 
-def resample(audio: np.ndarray | torch.Tensor, orig_rate: int, new_rate: int) -> np.ndarray:
-    """Resample mono float32 audio with torchaudio's windowed-sinc filter (kernel cached per rate pair)."""
-    if orig_rate == new_rate:
-        return np.asarray(audio, dtype=np.float32)
+def resampler(orig_rate: int, new_rate: int) -> torchaudio.transforms.Resample:
+    """The (cached) torchaudio windowed-sinc resampler from ``orig_rate`` to ``new_rate``; works on (..., S)."""
     key = (int(orig_rate), int(new_rate))
     with _RESAMPLERS_LOCK:
         module = _RESAMPLERS.get(key)
         if module is None:
             module = _RESAMPLERS[key] = torchaudio.transforms.Resample(*key)
+    return module
+
+
+def resample(audio: np.ndarray | torch.Tensor, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Resample mono float32 audio with torchaudio's windowed-sinc filter (kernel cached per rate pair)."""
+    if orig_rate == new_rate:
+        return np.asarray(audio, dtype=np.float32)
+    module = resampler(orig_rate, new_rate)
     tensor = torch.as_tensor(np.asarray(audio, dtype=np.float32))
     with torch.inference_mode():
         out = module(tensor)

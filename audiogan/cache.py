@@ -152,8 +152,16 @@ def _extract_all(root: Path, rels: list[str], fc: FeatureConfig, workers: int) -
     chunks = [rels[i : i + chunk] for i in range(0, len(rels), chunk)]
     fc_dict = fc.to_dict()
     if workers <= 1 or len(chunks) <= 1:
-        for part in chunks:
-            yield _extract_chunk(str(root), part, fc_dict)
+        import torch
+
+        # Tiny per-clip ops gain nothing from intra-op threads and thrash on a busy machine.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for part in chunks:
+                yield _extract_chunk(str(root), part, fc_dict)
+        finally:
+            torch.set_num_threads(threads)
         return
     # fork is fast (no re-import of torch) and safe here: workers only run single-threaded CPU ops.
     method = "fork" if sys.platform.startswith("linux") else "spawn"
