@@ -172,32 +172,33 @@ def load_dataset(
     folder = cache.cache_folder(root, fc, cache_dir)
     index = cache.build_cache(scan, fc, folder, workers=workers, progress=progress)
 
+    rows = index.rows_for(scan)  # one row per scanned candidate, same order
+    reasons, all_seconds = rows["reason"], rows["seconds"]
+    keep = [i for i, (r, sec) in enumerate(zip(reasons, all_seconds)) if r is None and sec >= min_seconds]
     skipped = list(scan.skipped)
-    files: list[str] = []
-    label_names: list[str | None] = []
-    offsets, lengths, seconds = [], [], []
+    short = f"{cache.REASON_TOO_SHORT} ({min_seconds:g} s)"
     excluded: list[tuple[int, int]] = []  # cached clips left out of the statistics (too short)
-    for cand in scan.candidates:
-        entry = index.entries[cand.rel]
-        if entry.get("reason"):
-            skipped.append((cand.rel, entry["reason"]))
-        elif entry["seconds"] < min_seconds:
-            skipped.append((cand.rel, f"{cache.REASON_TOO_SHORT} ({min_seconds:g} s)"))
-            excluded.append((entry["offset"], entry["frames"]))
-        else:
-            files.append(cand.rel)
-            label_names.append(cand.label)
-            offsets.append(entry["offset"])
-            lengths.append(entry["frames"])
-            seconds.append(entry["seconds"])
+    if len(keep) < len(reasons):
+        kept = set(keep)
+        for i, cand in enumerate(scan.candidates):
+            if i in kept:
+                continue
+            if reasons[i] is not None:
+                skipped.append((cand.rel, reasons[i]))
+            else:
+                skipped.append((cand.rel, short))
+                excluded.append((rows["offset"][i], rows["frames"][i]))
     skipped.sort()
-    if not files:
+    if not keep:
         raise _no_usable_error(root, skipped)
+    files = [scan.candidates[i].rel for i in keep]
+    label_names = [scan.candidates[i].label for i in keep]
     class_names = sorted({name for name in label_names if name is not None})
     class_index = {name: i for i, name in enumerate(class_names)}
     labels = np.array([class_index[n] if n is not None else -1 for n in label_names], dtype=np.int64)
-    offsets_a = np.asarray(offsets, dtype=np.int64)
-    lengths_a = np.asarray(lengths, dtype=np.int64)
+    offsets_a = np.array([rows["offset"][i] for i in keep], dtype=np.int64)
+    lengths_a = np.array([rows["frames"][i] for i in keep], dtype=np.int64)
+    seconds = np.array([all_seconds[i] for i in keep], dtype=np.float64)
     if not fc.has_stats:
         mean, std = _compute_stats(index.manifest["totals"], index.data, excluded, int(lengths_a.sum()))
         fc = dataclasses.replace(fc, mel_mean=mean, mel_std=std)
@@ -209,7 +210,7 @@ def load_dataset(
         "seconds": time.perf_counter() - started,
     }
     return FeatureSet(
-        root, fc, index.data, files, labels, offsets_a, lengths_a, np.asarray(seconds, dtype=np.float64),
+        root, fc, index.data, files, labels, offsets_a, lengths_a, seconds,
         class_names, skipped, cache_dir=folder, build=build,
     )
 
