@@ -71,6 +71,7 @@ class ISTFTVocoder(audiogan.Vocoder):
         kernel_size: int = 7  # depthwise conv width in frames
         phase: Literal["angle", "cossin"] = "angle"  # angle: phase = head output; cossin: normalise (cos, sin) pair
         max_log_mag: float = 4.6  # predicted log-magnitude is clamped here (exp(4.6) ~ 100) so early training cannot explode
+        magnitude_prior: bool = True  # predict log-magnitude as a residual over the mel's least-squares inverse (faster training)
         checkpoint: str | None = None  # load trained weights from this vocoder.pt (or a run folder holding one)
 
         def __post_init__(self) -> None:
@@ -115,6 +116,13 @@ class ISTFTVocoder(audiogan.Vocoder):
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.head = nn.Linear(cfg.dim, (2 if cfg.phase == "angle" else 3) * n_bins)
         self.register_buffer("window", torch.hann_window(fc.win), persistent=False)
+        if cfg.magnitude_prior:
+            # Least-squares inverse of the front end's own mel filterbank (F, M): the network then
+            # starts where Griffin-Lim's magnitude starts and learns corrections plus the phase.
+            from audiogan.features import MelFrontEnd
+
+            basis = MelFrontEnd(fc).mel.mel_scale.fb.detach().double()  # (F, M)
+            self.register_buffer("inverse_basis", torch.linalg.pinv(basis.T).float(), persistent=False)
         self.apply(self._init_weights)
         if saved is not None:
             try:
@@ -139,7 +147,12 @@ class ISTFTVocoder(audiogan.Vocoder):
         out = self.head(self.final_norm(x.transpose(1, 2))).float()  # (B, T, k*F); float32 for the FFT
         out = out.transpose(1, 2)
         n_bins = self.n_fft // 2 + 1
-        magnitude = torch.exp(out[:, :n_bins].clamp(max=self.config.max_log_mag))
+        log_mag = out[:, :n_bins]
+        if self.config.magnitude_prior:
+            with torch.autocast(device_type=mel.device.type, enabled=False):
+                linear = torch.matmul(self.inverse_basis, mel.float().exp())  # (B, F, T)
+            log_mag = log_mag + linear.clamp_min(self.feature_config.log_floor).log()
+        magnitude = torch.exp(log_mag.clamp(max=self.config.max_log_mag))
         if self.config.phase == "angle":
             # Vocos: one unconstrained angle per bin; cos/sin make it periodic, so no wrapping issue.
             return torch.polar(magnitude, out[:, n_bins:])

@@ -37,18 +37,17 @@ def metrics(run: Path) -> list[dict]:
 def test_losses_fall_and_run_folder_is_complete(corpus: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     torch.manual_seed(0)
-    result = train_vocoder(corpus, run, overrides=TINY + ["train.steps=80", "train.log_every=1", "train.lr_g=2e-3",
-                                                          "train.checkpoint_every=40"], progress=False)
-    assert result.step == 80 and result.skipped == 0 and not result.interrupted
+    result = train_vocoder(corpus, run, overrides=TINY + ["train.steps=40", "train.log_every=4", "train.lr_g=2e-3",
+                                                          "train.checkpoint_every=20"], progress=False)
+    assert result.step == 40 and result.skipped == 0 and not result.interrupted
     steps = [m for m in metrics(run) if "loss_mel" in m]
-    assert [m["step"] for m in steps] == list(range(1, 81))
-    first = sum(m["loss_mel"] for m in steps[:10]) / 10
-    last = sum(m["loss_mel"] for m in steps[-10:]) / 10
-    print("mel L1 first/last", first, last)
+    assert [m["step"] for m in steps] == list(range(4, 41, 4))  # each line: the mean over 4 steps
+    first = (steps[0]["loss_mel"] + steps[1]["loss_mel"]) / 2  # steps 1-8
+    last = (steps[-2]["loss_mel"] + steps[-1]["loss_mel"]) / 2  # steps 33-40
     assert last < 0.85 * first, (first, last)
     # Adversarial terms were live (no warm-up) and finite.
     assert all(m["loss_d"] > 0 for m in steps)
-    for name in ("vocoder.pt", "vocoder/config.toml", "vocoder/checkpoints/last.pt", "vocoder/checkpoints/step-000040.pt"):
+    for name in ("vocoder.pt", "vocoder/config.toml", "vocoder/checkpoints/last.pt", "vocoder/checkpoints/step-000020.pt"):
         assert (run / name).is_file(), name
     assert any(m.get("val_log_mel_l1") is not None for m in metrics(run))  # validation at the end
     assert sorted(p.suffix for p in result.samples.iterdir()) == [".png", ".png", ".wav", ".wav"]
@@ -56,7 +55,7 @@ def test_losses_fall_and_run_folder_is_complete(corpus: Path, tmp_path: Path) ->
     assert not (run / "checkpoints").exists() and not (run / "generator.pt").exists()
     # vocoder.pt loads by path, for the same FeatureConfig, and vocodes.
     saved = load_checkpoint(run / "vocoder.pt", kind="vocoder")
-    assert saved["step"] == 80
+    assert saved["step"] == 40
     from audiogan.config import FeatureConfig
 
     fc = FeatureConfig.from_dict(saved["feature_config"])
@@ -138,3 +137,57 @@ def test_cli_trains_resumes_and_reports_errors(corpus: Path, tmp_path: Path, cap
     assert main(args + sets + ["--set", "train.batch_size=0"]) == 2
     err = capsys.readouterr().err
     assert "train.batch_size=0" in err and len(err.strip().splitlines()) == 1
+
+
+def test_loss_modules_are_zero_only_for_identical_audio() -> None:
+    from audiogan.config import FeatureConfig
+    from audiogan.vocoder_training import MultiResolutionSTFTLoss, MultiScaleMelLoss
+
+    fc = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32)
+    x = torch.randn(2, 2048, generator=torch.Generator().manual_seed(0)) * 0.1
+    for loss in (MultiScaleMelLoss(fc), MultiResolutionSTFTLoss(fc)):
+        assert float(loss(x, x)) == 0.0
+        assert float(loss(0.5 * x, x)) > 0.1
+
+
+NAN_PLUGIN = '''
+import torch
+import audiogan
+from audiogan_plugins.istft_vocoder import ISTFTVocoder
+
+
+class NanVocoder(ISTFTVocoder):
+    """istft that turns to NaN after a few training calls (tests the divergence guard)."""
+
+    name = "nan-istft"
+    calls = 0
+
+    def forward(self, mel):
+        wave = super().forward(mel)
+        if self.training and torch.is_grad_enabled():
+            type(self).calls += 1
+            if type(self).calls > 4:
+                return wave * float("nan")
+        return wave
+
+
+@audiogan.hookimpl
+def register_vocoders():
+    return [NanVocoder]
+'''
+
+
+def test_divergence_guard_restores_then_gives_up(corpus: Path, tmp_path: Path) -> None:
+    from audiogan.plugins import get_registry
+    from audiogan.train import TrainingDiverged
+
+    plugin = tmp_path / "nan_vocoder.py"
+    plugin.write_text(NAN_PLUGIN)
+    registry = get_registry(extra=(str(plugin),))
+    overrides = TINY + ["vocoder.name=\"nan-istft\"", "train.steps=40", "train.divergence_patience=3",
+                        "train.max_restores=1", "train.checkpoint_every=2"]
+    with pytest.warns(RuntimeWarning, match="non-finite steps in a row"), pytest.raises(TrainingDiverged):
+        train_vocoder(corpus, tmp_path / "run", overrides=overrides, registry=registry, progress=False)
+    # The last good checkpoint is intact and loadable.
+    state = load_checkpoint(tmp_path / "run" / "vocoder" / "checkpoints" / "last.pt", kind="checkpoint")
+    assert all(torch.isfinite(t).all() for t in state["generator"].values())

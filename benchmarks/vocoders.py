@@ -1,0 +1,151 @@
+"""Vocoder quality (copy-synthesis on held-out recordings) and speed, for every registered vocoder.
+
+    python -m benchmarks.vocoders [--data DIR] [--checkpoint NAME=vocoder.pt ...] [--files N] [--repeat K]
+
+Quality: each held-out recording (FSDD test split: file index 0-4, the last number in the file
+name) goes through ``audiogan resynth`` (:func:`audiogan.resynth.resynthesize`: audio -> log-mel
+with the default FeatureConfig, 16 kHz / n_fft 1024 / hop 256 / 80 mels -> vocoder -> 16-bit WAV),
+and the written WAV is compared with the input resampled to 16 kHz:
+
+* MR-STFT: multi-resolution STFT distance (Parallel WaveGAN): spectral convergence + mean |log
+  magnitude| difference, averaged over FFT sizes 512 / 1024 / 2048 (hop n_fft / 4, Hann);
+* log-mel L1: mean |difference| of the FeatureConfig's natural-log mel (the features the GAN
+  models). Lower is better for both; copy-synthesis keeps levels, so no gain matching is needed.
+
+Griffin-Lim is measured at 32 and 64 iterations. A trainable vocoder needs trained weights
+(``--checkpoint istft=runs/NAME/vocoder.pt``); without them its quality row says so.
+
+Speed: the vocoder alone on the log-mel of 10 s of 16 kHz audio (one call, batch 1, no
+gradients), median of ``--repeat`` calls, as a real-time factor (audio seconds per compute
+second), with the parameter count. The machine is shared: timings move with its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
+
+
+def mrstft_distance(reference: torch.Tensor, estimate: torch.Tensor, fft_sizes: Sequence[int] = (512, 1024, 2048)) -> float:
+    """Multi-resolution STFT distance between two ``(S,)`` waveforms (cut to the shorter length)."""
+    n = min(reference.shape[-1], estimate.shape[-1])
+    x, y = reference[:n].float()[None], estimate[:n].float()[None]
+    total = 0.0
+    for n_fft in fft_sizes:
+        window = torch.hann_window(n_fft)
+        X = torch.stft(x, n_fft, n_fft // 4, n_fft, window, return_complex=True).abs().clamp_min(1e-7)
+        Y = torch.stft(y, n_fft, n_fft // 4, n_fft, window, return_complex=True).abs().clamp_min(1e-7)
+        total += float(torch.linalg.norm(X - Y) / torch.linalg.norm(X)) + float((X.log() - Y.log()).abs().mean())
+    return total / len(fft_sizes)
+
+
+def test_files(data: Path, indices: range, limit: int | None) -> list[Path]:
+    """Files whose index (last number of the name) is in ``indices``, sorted; at most ``limit``."""
+    found = sorted(p for p in data.rglob("*.wav") if (m := re.search(r"(\d+)\.wav$", p.name)) and int(m.group(1)) in indices)
+    return found[:limit] if limit else found
+
+
+def variants(registry, checkpoints: dict[str, str]) -> list[tuple[str, str, dict, str | None]]:
+    """``(label, vocoder name, config, why-not)`` rows: Griffin-Lim at 32/64 iterations, others at defaults."""
+    rows = []
+    for name in registry.names("vocoder"):
+        cls = registry.get("vocoder", name)
+        if name == "griffinlim":
+            rows += [(f"griffinlim n_iter={n}", name, {"n_iter": n}, None) for n in (32, 64)]
+        elif getattr(cls, "trainable", False):
+            path = checkpoints.get(name)
+            rows.append((f"{name} ({Path(path).parent.name if path else 'untrained'})", name,
+                         {"checkpoint": path} if path else {}, None if path else "needs --checkpoint"))
+        else:
+            rows.append((name, name, {}, None))
+    return rows
+
+
+def quality(files: list[Path], name: str, config: dict, out: Path) -> tuple[float, float]:
+    """Mean (MR-STFT, log-mel L1) of ``audiogan resynth`` outputs against their inputs."""
+    from audiogan.audio import load_audio
+    from audiogan.config import FeatureConfig
+    from audiogan.features import MelFrontEnd
+    from audiogan.resynth import resynthesize
+
+    fc = FeatureConfig()
+    front = MelFrontEnd(fc)
+    results = resynthesize(files, out, vocoder=name, vocoder_config=config, device="cpu", force=True)
+    stft, mel = [], []
+    for source, result in zip(files, results):
+        ref = torch.from_numpy(load_audio(source, fc.sample_rate))
+        est = torch.from_numpy(load_audio(out / result["file"], fc.sample_rate))
+        n = min(ref.shape[0], est.shape[0])
+        stft.append(mrstft_distance(ref, est))
+        with torch.no_grad():
+            mel.append(float((front.log_mel(ref[:n]) - front.log_mel(est[:n])).abs().mean()))
+    return float(np.mean(stft)), float(np.mean(mel))
+
+
+def speed(registry, name: str, config: dict, repeat: int) -> tuple[float, int]:
+    """(real-time factor for 10 s of 16 kHz audio, parameter count)."""
+    from audiogan.config import FeatureConfig
+
+    fc = FeatureConfig()
+    vocoder = registry.build("vocoder", name, config, fc, 0).eval()
+    frames = 10 * fc.sample_rate // fc.hop_length + 1
+    mel = torch.randn(1, fc.n_mels, frames, generator=torch.Generator().manual_seed(0)) - 4.0
+    times = []
+    with torch.inference_mode():
+        vocoder(mel)  # warm-up
+        for _ in range(repeat):
+            start = time.perf_counter()
+            vocoder(mel)
+            times.append(time.perf_counter() - start)
+    return 10.0 / statistics.median(times), sum(p.numel() for p in vocoder.parameters())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the quality and speed tables."""
+    from audiogan.plugins import get_registry
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FSDD recordings folder")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
+                        help="trained weights for a trainable vocoder, e.g. istft=runs/fsdd/vocoder.pt")
+    parser.add_argument("--files", type=int, default=0, help="at most this many test files (0 = all)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed calls per vocoder (median reported)")
+    args = parser.parse_args(argv)
+    checkpoints = dict(item.split("=", 1) for item in args.checkpoint)
+    registry = get_registry()
+    rows = variants(registry, checkpoints)
+    print(f"torch threads: {torch.get_num_threads()}")
+    print("\n### Copy-synthesis quality (held-out FSDD, file indices 0-4; lower is better)\n")
+    if not args.data.is_dir():
+        print(f"(skipped: {args.data} not found)")
+    else:
+        files = test_files(args.data, range(0, 5), args.files or None)
+        print(f"{len(files)} files from {args.data}\n")
+        print("| vocoder | MR-STFT distance | log-mel L1 |\n|---|---|---|")
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, (label, name, config, why) in enumerate(rows):
+                if why:
+                    print(f"| {label} | {why} | {why} |")
+                    continue
+                stft, mel = quality(files, name, config, Path(tmp) / str(i))
+                print(f"| {label} | {stft:.3f} | {mel:.3f} |", flush=True)
+    print("\n### Speed: vocoder alone, 10 s of 16 kHz audio, batch 1 (higher is better)\n")
+    print("| vocoder | real-time factor | parameters |\n|---|---|---|")
+    for label, name, config, _ in rows:
+        rtf, params = speed(registry, name, config, args.repeat)
+        print(f"| {label} | {rtf:.0f}x | {params:,} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
