@@ -232,11 +232,17 @@ class CacheIndex:
 def cache_folder(root: str | os.PathLike, fc: FeatureConfig, cache_dir: str | os.PathLike | None = None) -> Path:
     """Where the cache for ``root`` under ``fc``'s layout lives.
 
-    Default ``<root>/.audiogan-cache/<layout_key>``; with ``cache_dir`` the folder name also
-    carries a hash of the data folder's real path, so one cache_dir can serve several corpora.
+    Default ``<root>/.audiogan-cache/<layout_key>``; when ``root`` is read-only (and has no cache
+    yet) the user's cache folder (``$XDG_CACHE_HOME/audiogan`` or ``~/.cache/audiogan``) is used
+    instead. With ``cache_dir`` (or in the fallback) the folder name also carries a hash of the
+    data folder's real path, so one cache folder can serve several corpora.
     """
     if cache_dir is None:
-        return Path(root) / DEFAULT_CACHE_NAME / fc.layout_key()
+        inside = Path(root) / DEFAULT_CACHE_NAME
+        if inside.is_dir() or os.access(root, os.W_OK):
+            return inside / fc.layout_key()
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        cache_dir = Path(base) / "audiogan"
     digest = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:8]
     return Path(cache_dir) / f"{fc.layout_key()}-{digest}"
 

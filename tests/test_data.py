@@ -145,6 +145,15 @@ def test_cache_reuse_and_invalidation(synthetic_corpus, tmp_path):
     assert ext.cache_dir.parent == tmp_path / "elsewhere" and ext.build["decoded"] == 12
 
 
+def test_read_only_folder_uses_the_user_cache(synthetic_corpus, tmp_path, monkeypatch):
+    # root ignores permission bits, so the read-only check itself is what gets faked here
+    monkeypatch.setattr(cache.os, "access", lambda path, mode: False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    ds = load(synthetic_corpus)
+    assert ds.cache_dir.parent == tmp_path / "xdg" / "audiogan" and len(ds) == 12
+    assert not (synthetic_corpus / ".audiogan-cache").exists()
+
+
 def test_interrupted_build_never_reads_as_complete(synthetic_corpus, monkeypatch):
     ds = load(synthetic_corpus)
     manifest = (ds.cache_dir / cache.MANIFEST).read_text()

@@ -21,7 +21,8 @@ class subfolders have no label and are skipped. Hidden files and folders are ign
 symlinks are followed only while they stay inside DATA_DIR. Broken, empty, non-audio and too-short
 files are skipped and listed by reason.
 
-The cache lives in DATA_DIR/.audiogan-cache/ (or --cache-dir), one subfolder per feature layout.
+The cache lives in DATA_DIR/.audiogan-cache/ (or --cache-dir; a read-only DATA_DIR falls back to
+~/.cache/audiogan/), one subfolder per feature layout, so changing --n-mels etc. keeps the old one.
 
 examples:
   audiogan prepare recordings/
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("data_dir", metavar="DATA_DIR", help="folder of recordings (class subfolders optional)")
     parser.add_argument("--cache-dir", metavar="DIR", help="where to keep the feature cache "
-                        "(default: DATA_DIR/.audiogan-cache; use this for read-only data folders)")
+                        "(default: DATA_DIR/.audiogan-cache, or ~/.cache/audiogan when DATA_DIR is read-only)")
     feats = parser.add_argument_group("features (must match what training uses; defaults are FeatureConfig's)")
     feats.add_argument("--sample-rate", type=int, metavar="HZ", help="resample every file to HZ (default 16000)")
     feats.add_argument("--n-mels", type=int, metavar="N", help="mel bins per frame (default 80)")
