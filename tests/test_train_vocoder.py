@@ -20,7 +20,7 @@ TINY = [
     "feature.sample_rate=8000", "feature.n_fft=256", "feature.hop_length=64", "feature.n_mels=32",
     "vocoder.dim=32", "vocoder.intermediate_dim=64", "vocoder.num_layers=2",
     "train.batch_size=4", "train.segment_frames=16", "train.mpd_channels=[8, 16]", "train.mrd_channels=8",
-    "train.mpd_periods=[2, 3]", "train.sample_every=0", "train.samples=2",
+    "train.mpd_periods=[2, 3]", "train.sample_every=0", "train.samples=2", "train.threads=1",
 ]
 
 
@@ -191,3 +191,23 @@ def test_divergence_guard_restores_then_gives_up(corpus: Path, tmp_path: Path) -
     # The last good checkpoint is intact and loadable.
     state = load_checkpoint(tmp_path / "run" / "vocoder" / "checkpoints" / "last.pt", kind="checkpoint")
     assert all(torch.isfinite(t).all() for t in state["generator"].values())
+
+
+def test_gan_run_then_vocoder_then_generate_uses_it(corpus: Path, tmp_path: Path) -> None:
+    """The real engine: a GAN run, train-vocoder into it, and generation picks the trained vocoder up."""
+    import audiogan
+    from audiogan.train import train
+
+    run = tmp_path / "run"
+    features = {"sample_rate": 8000, "n_fft": 256, "hop_length": 64, "n_mels": 32}
+    train(corpus, run, {"train": {"steps": 2, "batch_size": 2, "seq_frames": 8, "sample_every": 0, "threads": 1},
+                        "feature": features, "generator": {"hidden_size": 16, "num_layers": 1},
+                        "discriminator": {"hidden_size": 16, "num_layers": 1}, "vocoder": {"n_iter": 2}},
+          progress=False)
+    overrides = [o for o in TINY if not o.startswith("feature.")] + ["train.steps=2", "train.threads=1"]
+    train_vocoder(corpus, run, overrides=overrides, progress=False)
+    assert (run / "checkpoints" / "last.pt").is_file() and (run / "vocoder" / "checkpoints" / "last.pt").is_file()
+    synth = audiogan.load(run, device="cpu")
+    assert synth.vocoder_name == "istft"
+    (clip,) = synth.generate(n=1, seconds=0.25, seed=1)
+    assert abs(clip.shape[0] - 2000) <= 64 and bool(torch.isfinite(torch.from_numpy(clip)).all())
