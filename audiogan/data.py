@@ -19,6 +19,7 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,13 @@ class SequenceSampler:
                 "lower --seq-frames or turn on padding of short clips (pad_short)"
             )
         self.eligible = eligible
+        if eligible.size < 0.5 * len(dataset):
+            # Not an error (long crops can be the right choice), but most of the data goes unused.
+            warnings.warn(
+                f"only {eligible.size} of {len(dataset)} clips in {dataset.root} have {self.seq_frames} frames or more; "
+                "the shorter ones are never sampled (lower seq_frames or turn on pad_short to use them)",
+                stacklevel=2,
+            )
         self.groups: list[np.ndarray] = []
         if self.balance and dataset.num_classes:
             for c, name in enumerate(dataset.class_names):

@@ -262,6 +262,15 @@ def test_sampler_pads_short_clips_when_asked(tmp_path):
     assert next(iter(SequenceSampler(ds, 2, 8, balance=False))).labels is not None
 
 
+def test_sampler_warns_when_most_clips_are_too_short(tmp_path):
+    tone(tmp_path / "w" / "long.wav", seconds=0.5)
+    for i in range(3):
+        tone(tmp_path / "w" / f"short{i}.wav", seconds=0.1)
+    ds = load(tmp_path / "w")
+    with pytest.warns(UserWarning, match="only 1 of 4 clips .* 20 frames or more"):
+        SequenceSampler(ds, batch_size=4, seq_frames=20)
+
+
 def test_unlabelled_sampler_has_no_labels(tmp_path):
     for i in range(2):
         tone(tmp_path / "u" / f"{i}.wav")
