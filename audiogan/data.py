@@ -15,14 +15,16 @@ some class) is long enough and ``pad_short`` is off, the sampler raises a DataEr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import math
 import os
 import time
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -143,6 +145,17 @@ def _no_usable_error(root: Path, skipped: list[tuple[str, str]]) -> DataError:
     return DataError(f"no usable audio in {root} (looked for {exts}); skipped {len(skipped)} files: {parts}")
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_dataset(
     root: str | os.PathLike,
     feature_config: FeatureConfig | None = None,
@@ -169,11 +182,11 @@ def load_dataset(
     fc = feature_config if feature_config is not None else FeatureConfig()
     if min_seconds < 0:
         raise DataError(f"min_seconds={min_seconds} must be >= 0")
-    scan = cache.scan_folder(root)
-    folder = cache.cache_folder(root, fc, cache_dir)
-    index = cache.build_cache(scan, fc, folder, workers=workers, progress=progress)
-
-    rows = index.rows_for(scan)  # one row per scanned candidate, same order
+    with _gc_paused():  # tens of thousands of small objects; cyclic GC passes over them are wasted
+        scan = cache.scan_folder(root)
+        folder = cache.cache_folder(root, fc, cache_dir)
+        index = cache.build_cache(scan, fc, folder, workers=workers, progress=progress)
+        rows = index.rows_for(scan)  # one row per scanned candidate, same order
     reasons, all_seconds = rows["reason"], rows["seconds"]
     keep = [i for i, (r, sec) in enumerate(zip(reasons, all_seconds)) if r is None and sec >= min_seconds]
     skipped = list(scan.skipped)

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of recordings (default: FSDD)")
     parser.add_argument("--workers", type=int, default=None, help="prepare's decoding processes (default: cores)")
-    parser.add_argument("--repeat", type=int, default=5, help="warm runs (median reported)")
+    parser.add_argument("--repeat", type=int, default=11, help="warm runs (median reported)")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"data folder not found: {args.data} (needs ../shared/data/fsdd)", file=sys.stderr)
