@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             warm.append(timed(load_dataset, args.data, fc, cache_dir=tmp, workers=workers, progress=False))
         t_warm, cpu = sorted(warm)[len(warm) // 2]
         rows.append((f"prepare warm (median of {args.repeat})", t_warm, cpu))
+        rows.append((f"prepare warm (best of {args.repeat})", *min(warm)))
         command = [sys.executable, "-m", "audiogan", "prepare", str(args.data), "--cache-dir", tmp, "--quiet"]
         rows.append(("prepare warm CLI (whole process)", *timed(subprocess.run, command, check=True, capture_output=True)))
 
@@ -119,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n'vs librosa' divides the faster librosa row's wall time by each row's; CPU s counts this process")
     print("and its worker processes, so files/CPU-s is the efficiency that load on the machine does not change.")
     print(f"cold vs librosa: {cold_x:.1f}x (target >= 3x: {'met' if cold_x >= 3 else 'NOT met'})")
-    print(f"warm vs cold:    {warm_x:.0f}x (target >= 50x: {'met' if warm_x >= 50 else 'NOT met'})")
+    print(f"warm vs cold:    {warm_x:.0f}x with the median warm run, {t_cold / min(warm)[0]:.0f}x with the best "
+          f"(target >= 50x: {'met' if warm_x >= 50 else 'NOT met'} by the median)")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
           "(other work on the machine slows every row)")
     return 0
