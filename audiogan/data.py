@@ -1,7 +1,7 @@
 """The folder dataset: scan + feature cache -> :class:`FeatureSet`, and the crop sampler.
 
 ``load_dataset(root)`` scans ``root`` (labels from first-level subfolders, see
-:func:`audiogan.cache.scan_folder`), builds or refreshes the memory-mapped feature cache,
+:func:`audiogan.scan.scan_folder`), builds or refreshes the memory-mapped feature cache,
 computes per-bin normalisation statistics over every frame of the usable clips, and returns a
 :class:`FeatureSet`. :class:`SequenceSampler` draws seeded, class-balanced batches of
 fixed-length crops ``(B, T, M)`` from it.
@@ -169,7 +169,8 @@ def load_dataset(
     :param feature_config: the feature layout (default :class:`FeatureConfig`). Statistics it
         already carries (e.g. from a checkpoint being fine-tuned) are kept; otherwise they are
         computed over all frames of the usable clips. The input object is not modified.
-    :param cache_dir: where caches live (default ``<root>/.audiogan-cache``).
+    :param cache_dir: where caches live (default ``<root>/.audiogan-cache``, or the user cache
+        folder ``~/.cache/audiogan`` when ``root`` is read-only).
     :param workers: decoding processes (default: CPU count, at most 8).
     :param progress: show a progress bar on stderr while decoding.
     :param min_seconds: files shorter than this are skipped (they stay cached, so changing it
