@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--steps", type=int, default=30, help="timed steps per side")
-    parser.add_argument("--block", type=int, default=5, help="steps per interleaved block")
+    parser.add_argument("--block", type=int, default=2, help="steps per interleaved block")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = default)")
     parser.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     args = parser.parse_args(argv)
