@@ -58,6 +58,36 @@ def mel_basis(feature_config: FeatureConfig) -> torch.Tensor:
     )
 
 
+def _frame_window(window: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """The analysis/synthesis window zero-padded (centred) to ``n_fft``, as ``torch.stft`` does."""
+    pad = n_fft - window.shape[-1]
+    return torch.nn.functional.pad(window, (pad // 2, pad - pad // 2)) if pad > 0 else window
+
+
+def _overlap_add(frames: torch.Tensor, hop_length: int) -> torch.Tensor:
+    """Frames ``(B, T, n_fft)`` summed at ``hop_length`` spacing -> ``(B, (T + R - 1) * hop)``, R = ceil(n_fft / hop).
+
+    R strided adds of ``(B, T, hop)`` blocks: far cheaper than ``torch.nn.functional.fold`` here.
+    """
+    batch, n_frames, n_fft = frames.shape
+    ratio = -(-n_fft // hop_length)
+    if ratio * hop_length != n_fft:
+        frames = torch.nn.functional.pad(frames, (0, ratio * hop_length - n_fft))
+    parts = frames.view(batch, n_frames, ratio, hop_length)
+    out = frames.new_zeros(batch, n_frames + ratio - 1, hop_length)
+    for k in range(ratio):
+        out[:, k : k + n_frames] += parts[:, :, k]
+    return out.view(batch, -1)
+
+
+def _inverse_envelope(window: torch.Tensor, hop_length: int, n_frames: int) -> torch.Tensor:
+    """``1 / sum_t window^2(n - t hop)`` over the overlap-add buffer (what ``torch.istft`` divides by
+    on every call; here computed once per frame count). Tiny sums are clamped as a floor, like 1e-11
+    in ``torch.istft``; only the buffer's edges, which the reflection overwrites, ever get there."""
+    square = (window * window).expand(1, n_frames, window.shape[-1])
+    return 1.0 / _overlap_add(square, hop_length)[0].clamp_min(1e-11)
+
+
 def griffin_lim(
     magnitude: torch.Tensor,
     window: torch.Tensor,
@@ -68,31 +98,61 @@ def griffin_lim(
     length: int | None = None,
     init: str = "random",
     seed: int = 0,
+    inverse_envelope: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Fast Griffin-Lim: phase for a linear magnitude spectrogram ``(B, F, T)`` -> ``(B, S)``.
 
     ``c_n = t_n + momentum * (t_n - t_{n-1})`` with ``t_n`` the re-analysed consistent spectrum;
-    momentum 0 is the classic algorithm. The random initial phase comes from a generator seeded
-    with ``seed`` on the input's device, so the same input gives the same audio on that device.
+    momentum 0 is the classic algorithm. Same transforms as ``torch.istft`` / ``torch.stft``
+    (centred, reflect padding, ``length = (T - 1) * hop`` by default) done as irfft + overlap-add
+    and reflect + unfold + rfft on ``(B, T, F)`` rows, with the window envelope computed once.
+
+    The random initial phase is one ``(F, T)`` pattern from a generator seeded with ``seed`` on
+    the input's device, shared by every row: a clip's audio does not depend on the rest of the
+    batch, and the same input gives the same audio on that device.
     """
-    stft_args = dict(n_fft=n_fft, hop_length=hop_length, win_length=window.shape[-1], window=window)
+    batch, n_freqs, n_frames = magnitude.shape
+    device, real = magnitude.device, magnitude.dtype
+    window = _frame_window(window.to(device, real), n_fft)
+    half = n_fft // 2
+    length = (n_frames - 1) * hop_length if length is None else int(length)
+    span = length + 2 * half  # the centred, reflect-padded signal the analysis frames cover
+    if inverse_envelope is None:
+        inverse_envelope = _inverse_envelope(window, hop_length, n_frames)
+    mag = magnitude.transpose(1, 2).contiguous()  # (B, T, F): FFTs run over the last, contiguous dim
     if init == "random":
-        gen = torch.Generator(device=magnitude.device).manual_seed(int(seed))
-        phase = torch.rand(magnitude.shape, generator=gen, device=magnitude.device, dtype=magnitude.dtype)
-        angles = torch.polar(torch.ones_like(magnitude), phase * (2 * math.pi))
+        gen = torch.Generator(device=device).manual_seed(int(seed))
+        phase = torch.rand((n_freqs, n_frames), generator=gen, device=device, dtype=real).T
+        angles = torch.polar(torch.ones_like(phase), phase * (2 * math.pi))
     else:
-        angles = torch.polar(torch.ones_like(magnitude), torch.zeros_like(magnitude))
+        angles = torch.ones((n_frames, n_freqs), device=device, dtype=real).to(torch.promote_types(real, torch.complex64))
+
+    def synthesis(angles: torch.Tensor) -> torch.Tensor:
+        """Overlap-added, envelope-normalised signal ``(B, >= span)`` for ``mag * angles``."""
+        frames = torch.fft.irfft(mag * angles, n=n_fft) * window
+        buffer = _overlap_add(frames, hop_length)
+        buffer[:, : inverse_envelope.shape[0]] *= inverse_envelope
+        return buffer
+
     previous = None
     for _ in range(n_iter):
-        wave = torch.istft(magnitude * angles, length=length, **stft_args)
-        rebuilt = torch.stft(wave, return_complex=True, pad_mode="reflect", **stft_args)
+        padded = synthesis(angles)[:, :span]
+        if length > half:
+            # torch.stft(center=True)'s reflect padding, written into the buffer's own edges
+            # (they hold the un-trimmed overlap-add tail, which istft would have cut).
+            padded[:, :half] = padded[:, half + 1 : 2 * half + 1].flip(-1)
+            padded[:, half + length :] = padded[:, length - 1 : half + length - 1].flip(-1)
+        else:  # too short to reflect in place: let torch.nn.functional.pad raise or pad
+            inner = padded[:, half : half + length]
+            padded = torch.nn.functional.pad(inner[:, None], (half, half), mode="reflect")[:, 0]
+        rebuilt = torch.fft.rfft(padded.unfold(-1, n_fft, hop_length) * window)  # (B, T, F)
         if previous is not None and momentum:
-            accelerated = rebuilt + momentum * (rebuilt - previous)
+            # (1 + m) t_n - m t_{n-1}, in place in the spent buffer; sgn = z / |z| (0 at 0) in one kernel.
+            angles = previous.mul_(-momentum).add_(rebuilt, alpha=1.0 + momentum).sgn_()
         else:
-            accelerated = rebuilt
+            angles = torch.sgn(rebuilt)
         previous = rebuilt
-        angles = accelerated / accelerated.abs().clamp_min(1e-16)
-    return torch.istft(magnitude * angles, length=length, **stft_args)
+    return synthesis(angles)[:, half : half + length]
 
 
 class GriffinLimVocoder(audiogan.Vocoder):
@@ -127,31 +187,78 @@ class GriffinLimVocoder(audiogan.Vocoder):
         self.register_buffer("basis", basis, persistent=False)
         self.register_buffer("inverse", torch.linalg.pinv(basis.T.double()).float(), persistent=False)
         self.register_buffer("window", torch.hann_window(fc.win), persistent=False)
+        # Per (device, dtype): contiguous row-layout copies of the above, so a CPU-built vocoder
+        # fed CUDA tensors (or float64) converts them once, not on every call.
+        self._constants: dict[tuple[torch.device, torch.dtype], dict[str, torch.Tensor]] = {}
+        # Per (frame count, device, dtype): 1 / window envelope, which torch.istft recomputes per call.
+        self._envelopes: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = {}
 
-    def mel_to_linear(self, mel_magnitude: torch.Tensor) -> torch.Tensor:
-        """Least-squares linear magnitude ``(B, F, T)`` from magnitude mel ``(B, M, T)``, >= 0."""
-        inverse = self.inverse.to(mel_magnitude.device, mel_magnitude.dtype)
-        linear = torch.matmul(inverse, mel_magnitude).clamp_min(0.0)
+    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """``.to()`` / ``.cuda()`` / ``.double()``: drop cached copies of the buffers."""
+        self._constants, self._envelopes = {}, {}
+        return super()._apply(fn, *args, **kwargs)
+
+    def constants(self, device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """The basis ``(F, M)``, its transpose ``(M, F)``, the pseudo-inverse's transpose ``(M, F)``
+        and the window ``(n_fft,)`` on ``device`` in ``dtype`` (cached)."""
+        key = (torch.device(device), dtype)
+        if key not in self._constants:
+            self._constants[key] = {
+                "basis": self.basis.to(device, dtype).contiguous(),
+                "basis_t": self.basis.T.to(device, dtype).contiguous(),
+                "inverse_t": self.inverse.T.to(device, dtype).contiguous(),
+                "window": _frame_window(self.window.to(device, dtype), self.feature_config.n_fft),
+            }
+        return self._constants[key]
+
+    def _linear_rows(self, mel_rows: torch.Tensor) -> torch.Tensor:
+        """Magnitude mel rows ``(B, T, M)`` -> non-negative least-squares linear rows ``(B, T, F)``."""
+        c = self.constants(mel_rows.device, mel_rows.dtype)
+        linear = torch.matmul(mel_rows, c["inverse_t"]).clamp_min_(0.0)
         if self.config.nnls_iter:
             # Multiplicative updates keep the solution non-negative and lower ||mel - A x||; they
             # need a positive start, hence the tiny floor.
-            a = self.basis.T.to(mel_magnitude.device, mel_magnitude.dtype)  # (M, F)
-            numerator = torch.matmul(a.T, mel_magnitude)
-            linear = linear.clamp_min(1e-8)
+            numerator = torch.matmul(mel_rows, c["basis_t"])
+            linear.clamp_min_(1e-8)
             for _ in range(self.config.nnls_iter):
-                linear = linear * numerator / torch.matmul(a.T, torch.matmul(a, linear)).clamp_min(1e-12)
+                denominator = torch.matmul(torch.matmul(linear, c["basis"]), c["basis_t"]).clamp_min_(1e-12)
+                linear.mul_(numerator).div_(denominator)
         return linear
+
+    def mel_to_linear(self, mel_magnitude: torch.Tensor) -> torch.Tensor:
+        """Least-squares linear magnitude ``(B, F, T)`` from magnitude mel ``(B, M, T)``, >= 0."""
+        return self._linear_rows(mel_magnitude.transpose(1, 2)).transpose(1, 2)
 
     @torch.no_grad()
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """``(B, M, T)`` natural-log magnitude mel -> ``(B, (T - 1) * hop_length)`` waveform."""
+        """``(B, M, T)`` natural-log magnitude mel -> ``(B, (T - 1) * hop_length)`` waveform.
+
+        A row's audio does not depend on the rest of the batch: one initial-phase pattern serves
+        every row, and on a CPU the rows run one at a time, which makes it bit-identical (batched
+        FFTs and vector kernels round a row's last frames differently with the batch size, and
+        Griffin-Lim amplifies that; one row already fills the cores). On a GPU the batch runs at
+        once, equal to the row alone up to float rounding.
+        """
         if mel.dim() == 2:
             mel = mel.unsqueeze(0)
         dtype = torch.float64 if mel.dtype == torch.float64 else torch.float32
+        mel = mel.to(dtype)
+        if mel.device.type == "cpu" and mel.shape[0] > 1:
+            return torch.cat([self._vocode(row) for row in mel.split(1)])
+        return self._vocode(mel)
+
+    def _vocode(self, mel: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` on one batch, ``mel`` already float32 or float64."""
         fc = self.feature_config
-        magnitude = self.mel_to_linear(torch.exp(mel.to(dtype)))
-        window = self.window.to(mel.device, dtype)
-        length = (mel.shape[-1] - 1) * fc.hop_length  # matches the front end's center=True framing
+        n_frames = mel.shape[-1]
+        # (B, F, T) view of contiguous (B, T, F) rows: griffin_lim's transpose back is free.
+        magnitude = self.mel_to_linear(torch.exp(mel))
+        window = self.constants(mel.device, mel.dtype)["window"]
+        key = (n_frames, mel.device, mel.dtype)
+        if key not in self._envelopes:
+            if len(self._envelopes) > 32:  # streaming uses a few sizes; don't grow without bound
+                self._envelopes.clear()
+            self._envelopes[key] = _inverse_envelope(window, fc.hop_length, n_frames)
         return griffin_lim(
             magnitude,
             window,
@@ -159,9 +266,10 @@ class GriffinLimVocoder(audiogan.Vocoder):
             fc.hop_length,
             self.config.n_iter,
             self.config.momentum,
-            length=length,
+            length=(n_frames - 1) * fc.hop_length,  # matches the front end's center=True framing
             init=self.config.init,
             seed=self.config.seed,
+            inverse_envelope=self._envelopes[key],
         )
 
 

@@ -12,7 +12,7 @@ from audiogan import FeatureConfig
 from audiogan.contracts import check_vocoder_output
 from audiogan.errors import ConfigError
 from audiogan.plugins import get_registry
-from audiogan_plugins.griffinlim import GriffinLimVocoder, mel_basis
+from audiogan_plugins.griffinlim import GriffinLimVocoder, griffin_lim, mel_basis
 
 FC = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32)
 
@@ -94,6 +94,53 @@ def test_deterministic_by_seed_and_batch_independent():
     batched = zeros(mel)
     single = zeros(mel[1:2])  # zero-phase start: each row's result cannot depend on the others
     torch.testing.assert_close(batched[1:2], single, atol=1e-5, rtol=1e-4)
+
+
+def test_a_clip_is_bit_identical_alone_and_in_any_batch():
+    # The random initial phase is one (F, T) pattern for every row, so a clip's audio does not
+    # depend on its batch position or neighbours; the Synthesizer then batches Griffin-Lim.
+    mel = _log_mel(_tones(batch=3, seconds=0.3))
+    vocoder = GriffinLimVocoder(GriffinLimVocoder.Config(n_iter=40), FC)  # default momentum, random init
+    batched = vocoder(mel)
+    for i in range(3):
+        assert torch.equal(batched[i : i + 1], vocoder(mel[i : i + 1])), i
+    assert torch.equal(vocoder(mel[[2, 0]]), batched[[2, 0]])
+    # Different rows still get different audio (the shared pattern is a start, not an output).
+    assert not torch.equal(batched[0], batched[1])
+
+
+def test_synthesizer_batches_griffin_lim():
+    from audiogan.synthesizer import Synthesizer
+
+    fc = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32, mel_mean=[-5.0] * 32, mel_std=[2.0] * 32)
+    generator = get_registry().build("generator", "lstm", {"hidden_size": 16, "num_layers": 1}, fc, 0)
+    vocoder = GriffinLimVocoder(GriffinLimVocoder.Config(n_iter=8), fc)
+    synth = Synthesizer(generator, fc, vocoder, vocoder_name="griffinlim")
+    assert synth.batch_invariant() is True  # so generate() vocodes whole batches, not one clip per call
+    together = synth.generate(3, 0.2, seed=5, batch_size=3, normalise=False)
+    apart = synth.generate(3, 0.2, seed=5, batch_size=1, normalise=False)
+    for x, y in zip(together, apart):
+        assert (x == y).all()
+
+
+def test_matches_torch_istft_and_stft_griffin_lim():
+    # The irfft + overlap-add / reflect + unfold + rfft loop computes what torch.istft / torch.stft
+    # would, on windows shorter than n_fft and on hops that do not divide it too.
+    torch.manual_seed(0)
+    for n_fft, hop, win in ((256, 64, 256), (256, 64, 200), (250, 64, 250), (256, 100, 256)):
+        magnitude = torch.rand(1, n_fft // 2 + 1, 30, dtype=torch.float64)
+        window = torch.hann_window(win, dtype=torch.float64)
+        ours = griffin_lim(magnitude, window, n_fft, hop, n_iter=6, momentum=0.99, seed=3)
+        stft_args = dict(n_fft=n_fft, hop_length=hop, win_length=win, window=window)
+        gen = torch.Generator().manual_seed(3)
+        angles = torch.polar(torch.ones_like(magnitude), torch.rand(magnitude.shape, generator=gen, dtype=torch.float64) * 2 * math.pi)
+        previous, length = None, 29 * hop
+        for _ in range(6):
+            rebuilt = torch.stft(torch.istft(magnitude * angles, length=length, **stft_args), return_complex=True, pad_mode="reflect", **stft_args)
+            accelerated = rebuilt if previous is None else rebuilt + 0.99 * (rebuilt - previous)
+            previous, angles = rebuilt, accelerated / accelerated.abs().clamp_min(1e-16)
+        reference = torch.istft(magnitude * angles, length=length, **stft_args)
+        torch.testing.assert_close(ours, reference, atol=1e-9, rtol=1e-7)
 
 
 def test_copy_synthesis_keeps_the_spectrum():
