@@ -69,7 +69,7 @@ class ISTFTVocoder(audiogan.Vocoder):
         intermediate_dim: int = 384  # ConvNeXt MLP width (3 x dim, as Vocos)
         num_layers: int = 6  # ConvNeXt blocks; receptive field = 1 + (num_layers + 1) * (kernel_size - 1) frames
         kernel_size: int = 7  # depthwise conv width in frames
-        phase: Literal["angle", "cossin"] = "angle"  # angle: phase = head output; cossin: normalise (cos, sin) pair
+        phase: Literal["angle", "cossin"] = "angle"  # angle: phase = head output (Vocos); cossin: direction of a predicted (cos, sin) pair
         max_log_mag: float = 4.6  # predicted log-magnitude is clamped here (exp(4.6) ~ 100) so early training cannot explode
         magnitude_prior: bool = True  # predict log-magnitude as a residual over the mel's least-squares inverse (faster training)
         checkpoint: str | None = None  # load trained weights from this vocoder.pt (or a run folder holding one)
@@ -114,7 +114,7 @@ class ISTFTVocoder(audiogan.Vocoder):
             for _ in range(cfg.num_layers)
         )
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
-        self.head = nn.Linear(cfg.dim, (2 if cfg.phase == "angle" else 3) * n_bins)
+        self.head = nn.Linear(cfg.dim, (3 if cfg.phase == "cossin" else 2) * n_bins)
         self.register_buffer("window", torch.hann_window(fc.win), persistent=False)
         if cfg.magnitude_prior:
             # Least-squares inverse of the front end's own mel filterbank (F, M): the network then
