@@ -42,6 +42,12 @@ REASON_NOT_AUDIO = "not an audio file"
 REASON_UNREADABLE = "unreadable or corrupt"
 REASON_NO_FRAMES = "no audio frames"
 REASON_NON_FINITE = "non-finite samples"
+REASON_TOO_LONG = "longer than the duration limit"
+
+# Files longer than this are skipped (with REASON_TOO_LONG) rather than decoded: a whole file is
+# decoded, resampled and analysed in memory, and a one-hour 8 kHz file already peaks near 3 GB.
+# Ten minutes keeps the peak below ~0.5 GB at 16 kHz; split longer recordings into clips.
+MAX_SECONDS = 600.0
 
 # Leading bytes of the containers libsndfile reads; a file that matches none is "not audio"
 # rather than "corrupt", which tells the user it is a misnamed file, not a damaged recording.
@@ -69,12 +75,14 @@ def _looks_like_audio(path: Path) -> bool:
     return len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0
 
 
-def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+def decode(path: str | os.PathLike, max_seconds: float | None = MAX_SECONDS) -> tuple[np.ndarray, int]:
     """Read ``path`` as mono float32 at its own rate: ``(samples (S,), sample_rate)``.
 
     Multichannel audio is mixed down by averaging channels.
 
-    :raises AudioFileError: zero-length, non-audio, corrupt, empty or non-finite files.
+    :param max_seconds: refuse (without decoding) files whose header says they are longer;
+        None for no limit.
+    :raises AudioFileError: zero-length, non-audio, corrupt, empty, non-finite or too long files.
     """
     path = Path(path)
     try:
@@ -83,7 +91,14 @@ def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     except OSError as exc:
         raise AudioFileError(path, REASON_UNREADABLE, exc.strerror or str(exc)) from None
     try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
+        with sf.SoundFile(path) as handle:
+            rate = handle.samplerate
+            # The header's frame count is checked before reading: decoding is all in memory.
+            if max_seconds is not None and handle.frames > max_seconds * rate:
+                raise AudioFileError(
+                    path, REASON_TOO_LONG, f"{handle.frames / rate:.0f} s > {max_seconds:g} s; split it into shorter files"
+                )
+            data = handle.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError, EOFError) as exc:
         reason = REASON_UNREADABLE if _looks_like_audio(path) else REASON_NOT_AUDIO
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
