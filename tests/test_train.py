@@ -276,3 +276,13 @@ def test_divergence_guard_restores_and_lowers_the_learning_rate(corpus, tmp_path
 
 
 TINY_LR_G = TrainConfig().lr_g
+
+
+def test_device_selection():
+    from audiogan.train_config import select_device
+
+    assert select_device("cpu").type == "cpu"
+    assert select_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            select_device("cuda")

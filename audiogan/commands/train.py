@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, metavar="N", help="total training steps")
     parser.add_argument("--batch-size", type=int, metavar="B", help="sequences per batch")
     parser.add_argument("--seq-frames", type=int, metavar="T", help="frames per training crop")
+    parser.add_argument("--minutes", type=float, metavar="M", help="stop (with a checkpoint) after M minutes")
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (1 is best on a busy CPU)")
     parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     parser.add_argument("--compile", action="store_true", default=None, help="torch.compile G and D")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.pt")
@@ -39,7 +41,7 @@ def cli_overrides(args: argparse.Namespace) -> list[str]:
     named = {
         "generator.name": args.generator, "discriminator.name": args.discriminator, "train.steps": args.steps,
         "train.batch_size": args.batch_size, "train.seq_frames": args.seq_frames, "train.device": args.device,
-        "train.compile": args.compile,
+        "train.compile": args.compile, "train.max_minutes": args.minutes, "train.threads": args.threads,
     }
     out = []
     for key, value in named.items():
