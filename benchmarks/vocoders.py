@@ -64,7 +64,7 @@ def variants(registry, checkpoints: dict[str, str]) -> list[tuple[str, str, dict
             rows += [(f"griffinlim n_iter={n}", name, {"n_iter": n}, None) for n in (32, 64)]
         elif getattr(cls, "trainable", False):
             path = checkpoints.get(name)
-            rows.append((f"{name} ({Path(path).parent.name if path else 'untrained'})", name,
+            rows.append((f"{name} ({path if path else 'untrained'})", name,
                          {"checkpoint": path} if path else {}, None if path else "needs --checkpoint"))
         else:
             rows.append((name, name, {}, None))
