@@ -10,6 +10,14 @@ import pytest
 # Plugin import failures are errors in the test suite (a plugin that silently vanished would
 # otherwise let tests pass against the wrong set of components).
 os.environ.setdefault("AUDIOGAN_STRICT", "1")
+# Tests use tiny models: one intra-op thread is as fast on an idle machine and far faster on a
+# busy one (oversubscribed thread pools made tiny ops ~100x slower here). The environment
+# variable reaches the CLI subprocesses the tests start.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FSDD = SHARED / "data" / "fsdd" / "recordings"
