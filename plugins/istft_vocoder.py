@@ -176,6 +176,16 @@ class ISTFTVocoder(audiogan.Vocoder):
                 length=mel.shape[-1] * self.hop_length,
             )
 
+    @property
+    def context_frames(self) -> int:
+        """Frames of context one side of an output frame depends on (convolutions + iSTFT overlap).
+
+        A caller vocoding a long sequence in overlapping windows needs at least this much context
+        on each side for the windows to agree exactly with one-shot vocoding.
+        """
+        cfg = self.config
+        return (cfg.num_layers + 1) * (cfg.kernel_size // 2) + -(-self.win_length // self.hop_length)
+
     def fit(self, *args: Any, **kwargs: Any) -> Any:
         """Train adversarially; see :func:`audiogan.vocoder_training.fit` for the arguments."""
         from audiogan.vocoder_training import fit

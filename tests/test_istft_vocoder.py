@@ -144,3 +144,17 @@ def test_gradients_reach_every_parameter() -> None:
     vocoder(random_mel()).pow(2).mean().backward()
     missing = [n for n, p in vocoder.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing
+
+
+def test_context_frames_covers_the_receptive_field() -> None:
+    """Changing a frame further away than context_frames leaves an output frame untouched."""
+    vocoder = build().eval()
+    mel = random_mel(1, 40)
+    far = mel.clone()
+    far[..., 0] += 3.0  # frame 0 changes
+    with torch.no_grad():
+        a, b = vocoder(mel), vocoder(far)
+    hop = FC.hop_length
+    first_free = vocoder.context_frames + 1  # frames from here on cannot see frame 0
+    assert torch.allclose(a[:, first_free * hop :], b[:, first_free * hop :], atol=1e-6)
+    assert not torch.allclose(a[:, :hop], b[:, :hop])
