@@ -8,6 +8,7 @@ short category used to group skipped files in reports.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from pathlib import Path
@@ -43,6 +44,11 @@ REASON_UNREADABLE = "unreadable or corrupt"
 REASON_NO_FRAMES = "no audio frames"
 REASON_NON_FINITE = "non-finite samples"
 REASON_TOO_LONG = "longer than the duration limit"
+REASON_OUT_OF_RANGE = "samples far beyond full scale"
+
+# Float files may exceed full scale (1.0) a little; 1e4 (+80 dB) is no recording but a corrupt or
+# mislabelled payload, and values near 1e19 overflow float32 in the power spectrum (NaN features).
+MAX_ABS_SAMPLE = 1e4
 
 # Files longer than this are skipped (with REASON_TOO_LONG) rather than decoded: a whole file is
 # decoded, resampled and analysed in memory, and a one-hour 8 kHz file already peaks near 3 GB.
@@ -108,6 +114,9 @@ def decode(path: str | os.PathLike, max_seconds: float | None = MAX_SECONDS) -> 
     mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
     if not np.isfinite(mono).all():
         raise AudioFileError(path, REASON_NON_FINITE)
+    peak = float(np.abs(mono).max())
+    if peak > MAX_ABS_SAMPLE:
+        raise AudioFileError(path, REASON_OUT_OF_RANGE, f"peak {peak:.3g}")
     return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
 
 
@@ -115,9 +124,39 @@ _RESAMPLERS: dict[tuple[int, int], torchaudio.transforms.Resample] = {}
 _RESAMPLERS_LOCK = threading.Lock()
 
 
+# torchaudio's polyphase kernel has (new/g) x (orig/g + 2*width) taps (g = gcd of the rates): an
+# odd rate such as 44101 Hz -> 16000 Hz needs ~700 M taps (2.8 GB), and a corrupt header can ask
+# for any rate. Above this many taps the source rate is rounded to a nearby "round" rate first.
+_MAX_KERNEL = 1 << 22
+_SNAP_STEPS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000)
+
+
+def _kernel_taps(orig: int, new: int) -> int:
+    g = math.gcd(orig, new)
+    return (new // g) * (orig // g + 12 * max(1, -(-orig // new)))
+
+
+def resample_source_rate(orig_rate: int, new_rate: int) -> int:
+    """The source rate actually used to resample ``orig_rate`` -> ``new_rate``.
+
+    Normally ``orig_rate`` itself; for rates whose exact polyphase kernel would be huge (odd or
+    corrupt rates), the nearest multiple of the smallest step in 1, 2, 5, 10, ... Hz that keeps the
+    kernel small (e.g. 44101 -> 44100 Hz; the duration changes by the same tiny fraction).
+    """
+    orig, new = max(1, int(orig_rate)), max(1, int(new_rate))
+    for step in _SNAP_STEPS:
+        snapped = max(step, round(orig / step) * step)
+        if _kernel_taps(snapped, new) <= _MAX_KERNEL:
+            return snapped
+    return new  # pathological (rates far apart): leave the samples as they are
+
+
 def resampler(orig_rate: int, new_rate: int) -> torchaudio.transforms.Resample:
-    """The (cached) torchaudio windowed-sinc resampler from ``orig_rate`` to ``new_rate``; works on (..., S)."""
-    key = (int(orig_rate), int(new_rate))
+    """The (cached) torchaudio windowed-sinc resampler from ``orig_rate`` to ``new_rate``; works on (..., S).
+
+    The kernel is bounded in size: see :func:`resample_source_rate`.
+    """
+    key = (resample_source_rate(orig_rate, new_rate), int(new_rate))
     with _RESAMPLERS_LOCK:
         module = _RESAMPLERS.get(key)
         if module is None:

@@ -211,7 +211,11 @@ def extract_many(paths: list[str], fc: FeatureConfig) -> list[tuple[np.ndarray |
             mel = front.log_mel(wave).numpy()
         for row, (i, n_out) in enumerate(zip(group, lengths)):
             seconds = decoded[i][0].shape[0] / rate
-            results[i] = (np.ascontiguousarray(mel[row, : n_out // fc.hop_length + 1]), seconds, None)
+            frames = np.ascontiguousarray(mel[row, : n_out // fc.hop_length + 1])
+            if not np.isfinite(frames).all():  # last line of defence: never cache NaN features
+                results[i] = (None, 0.0, audio.REASON_NON_FINITE)
+                continue
+            results[i] = (frames, seconds, None)
     return results
 
 

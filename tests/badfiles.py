@@ -27,6 +27,7 @@ NO_FRAMES = "no audio frames"
 SHORT = "shorter than min_seconds"
 OUTSIDE = "symlink leads outside the folder"
 TOO_LONG = "longer than"
+FAR = "samples far beyond full scale"
 
 
 @dataclasses.dataclass
@@ -140,6 +141,8 @@ def write_bad_corpus(root: Path, outside: Path, long_seconds: float = 3600.0) ->
     put("   spaces   .wav", valid, USED)
     put("8k-rate.wav", wav_bytes(sine(0.3, 8000), 8000), USED)
     put("odd-rate-11025.wav", wav_bytes(sine(0.3, 11025), 11025), USED)
+    put("rate-44101.wav", wav_bytes(sine(0.3, 44101), 44101), USED)  # exact kernel would be 2.8 GB
+    put("huge-values.wav", wav_bytes(clip * 1e30, 16000, "FLOAT"), (FAR,))  # overflows the power spectrum
     put("rate-1000.wav", wav_bytes(sine(0.5, 1000, freq=100), 1000), USED)
 
     # --- a long file (one hour by default), written block by block
