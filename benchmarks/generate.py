@@ -6,21 +6,19 @@ Rows, each for ``--clips`` clips of ``--seconds`` at 16 kHz (n_fft 1024, hop 256
 
 * generator alone: :meth:`Synthesizer.frames` per clip (the per-clip RNG path generation uses);
 * Griffin-Lim alone: the built-in ``griffinlim`` vocoder on those clips' log-mel, one clip per
-  call (what ``generate`` does with a vocoder whose random initial phase depends on batch position)
-  and all clips in one batch;
+  call and all clips in one batch (a clip's audio is the same either way, so ``generate``
+  batches it);
 * whole generate path: :meth:`Synthesizer.generate` (frames + de-normalise + vocoder + peak
   normalisation), and :meth:`Synthesizer.stream` in 1 s chunks;
-* what-if: the same Griffin-Lim (same NNLS inverse, initial phase and momentum) with an
-  irfft + overlap-add iSTFT instead of ``torch.istft`` and ``torch.sgn`` instead of
-  ``x / x.abs().clamp_min(eps)``, checked to give the same audio: what the built-in vocoder
-  would gain from those two changes;
 * librosa: ``librosa.feature.inverse.mel_to_audio`` on the same magnitude mel with the same
   iteration count and an HTK, un-normalised mel basis like ours (the call a user would make).
 
 Without ``--run`` the generator is the built-in ``lstm`` at its default size (hidden 256, 2
 layers) with random weights: speed does not depend on training. Targets (issue 5, 2 CPU cores):
 the Griffin-Lim path >= 50x real time, and >= 30x faster than librosa. The machine is shared, so
-timings move with whatever else runs; the best of ``--repeat`` runs is reported.
+timings move with whatever else runs; the best of ``--repeat`` runs is reported, in wall seconds
+and in CPU seconds of this process (all its threads): the CPU column barely moves with other
+load, and ``audio / CPU`` is the real-time factor per busy core.
 """
 
 from __future__ import annotations
@@ -36,64 +34,17 @@ import numpy as np
 import torch
 
 
-def timed(fn: Callable[[], object], repeat: int) -> float:
-    """Best wall seconds of ``repeat`` calls after one untimed warm-up (timeit's rule: on a shared
-    machine the minimum is the run least disturbed by other processes)."""
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Best wall seconds and best process CPU seconds of ``repeat`` calls after one untimed warm-up
+    (timeit's rule: on a shared machine the minimum is the run least disturbed by other processes)."""
     fn()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def ola_istft(n_fft: int, hop: int, window: torch.Tensor, n_frames: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A centred iSTFT as irfft + overlap-add with the window envelope precomputed once.
-
-    Same result as ``torch.istft(..., center=True, length=(T - 1) * hop)`` for ``n_fft % hop == 0``;
-    used by the what-if row to show where Griffin-Lim's time goes (torch.istft rebuilds and
-    checks the envelope on every call).
-    """
-    ratio, length = n_fft // hop, (n_frames - 1) * hop
-    envelope = torch.zeros(n_fft + hop * (n_frames - 1))
-    square = window * window
-    for t in range(n_frames):
-        envelope[t * hop : t * hop + n_fft] += square
-    envelope = envelope[n_fft // 2 : n_fft // 2 + length].clamp_min(1e-11)
-
-    def istft(spec: torch.Tensor) -> torch.Tensor:
-        frames = torch.fft.irfft(spec.transpose(1, 2), n=n_fft) * window  # (B, T, n_fft)
-        parts = frames.view(frames.shape[0], n_frames, ratio, hop)
-        out = frames.new_zeros(frames.shape[0], n_frames + ratio - 1, hop)
-        for k in range(ratio):
-            out[:, k : k + n_frames] += parts[:, :, k]
-        return out.reshape(frames.shape[0], -1)[:, n_fft // 2 : n_fft // 2 + length] / envelope
-
-    return istft
-
-
-def griffin_lim_ola(vocoder: torch.nn.Module, mel: torch.Tensor) -> torch.Tensor:
-    """The built-in vocoder's exact algorithm (same init, momentum, NNLS inverse) with :func:`ola_istft`,
-    ``torch.sgn`` for the phase and a fused momentum step."""
-    import math
-
-    fc, cfg = vocoder.feature_config, vocoder.config
-    magnitude = vocoder.mel_to_linear(torch.exp(mel))
-    window = torch.hann_window(fc.win)
-    istft = ola_istft(fc.n_fft, fc.hop_length, window, mel.shape[-1])
-    gen = torch.Generator().manual_seed(int(cfg.seed))
-    angles = torch.polar(torch.ones_like(magnitude), torch.rand(magnitude.shape, generator=gen) * (2 * math.pi))
-    previous = None
-    for _ in range(cfg.n_iter):
-        wave = istft(magnitude * angles)
-        rebuilt = torch.stft(wave, fc.n_fft, fc.hop_length, fc.win, window, return_complex=True, pad_mode="reflect")
-        # (1 + m) * t_n - m * t_{n-1} in one pass; torch.sgn is z / |z| in one fast kernel
-        # (abs + clamp + divide on complex64 is about 8x slower on a CPU).
-        accelerated = rebuilt if previous is None else torch.add(rebuilt.mul(1 + cfg.momentum), previous, alpha=-cfg.momentum)
-        previous = rebuilt
-        angles = torch.sgn(accelerated)
-    return istft(magnitude * angles)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus)
 
 
 def random_run(folder: Path) -> Path:
@@ -153,13 +104,6 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             synth.vocoder(mel)
 
-    def gl_ola() -> None:
-        with torch.no_grad():
-            griffin_lim_ola(synth.vocoder, mel)
-
-    with torch.no_grad():
-        same = torch.allclose(griffin_lim_ola(synth.vocoder, mel[:1]), synth.vocoder(mel[:1]), atol=1e-3, rtol=1e-3)
-
     def whole() -> None:
         synth.generate(n, seconds, seed=0)
 
@@ -174,8 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         ("generator alone (per clip)", timed(gen_only, args.repeat)),
         (f"Griffin-Lim alone, {n_iter} iter, one clip per call", timed(gl_per_clip, args.repeat)),
         (f"Griffin-Lim alone, {n_iter} iter, batch of {n}", timed(gl_batch, args.repeat)),
-        (f"what-if: same Griffin-Lim, overlap-add iSTFT + torch.sgn, batch of {n} (same output: {same})",
-         timed(gl_ola, args.repeat)),
         ("whole generate path (Synthesizer.generate)", timed(whole, args.repeat)),
         (f"stream, {seconds / chunks:g} s chunks", timed(streaming, max(1, args.repeat - 1))),
     ]
@@ -193,18 +135,19 @@ def main(argv: list[str] | None = None) -> int:
                     power=1.0, n_iter=n_iter, htk=True, norm=None, fmin=fc.f_min, fmax=fc.f_max,
                 )
 
-        librosa_seconds = timed(librosa_gl, 1)
-        rows.append((f"librosa mel_to_audio, {n_iter} iter", librosa_seconds))
+        librosa_times = timed(librosa_gl, 1)
+        librosa_seconds = librosa_times[0]
+        rows.append((f"librosa mel_to_audio, {n_iter} iter", librosa_times))
 
     print(f"{n} clips x {seconds:g} s at {fc.sample_rate} Hz (n_fft {fc.n_fft}, hop {fc.hop_length}, {fc.n_mels} mels); "
           f"generator {synth.meta.get('name')!r}; torch threads {torch.get_num_threads()}; shared CPU")
     print()
-    print("| path | seconds | x real time | vs librosa |")
-    print("|---|---:|---:|---:|")
-    for name, secs in rows:
+    print("| path | seconds | x real time | vs librosa | CPU seconds | x real time per CPU second |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, (secs, cpu) in rows:
         speedup = f"{librosa_seconds / secs:.1f}x" if librosa_seconds else "-"
-        print(f"| {name} | {secs:.3f} | {audio_seconds / secs:.1f} | {speedup} |")
-    gl = min(rows[1][1], rows[2][1])
+        print(f"| {name} | {secs:.3f} | {audio_seconds / secs:.1f} | {speedup} | {cpu:.3f} | {audio_seconds / cpu:.1f} |")
+    gl = min(rows[1][1][0], rows[2][1][0])
     print()
     print(f"target: Griffin-Lim >= 50x real time -> {audio_seconds / gl:.1f}x "
           f"({'met' if audio_seconds / gl >= 50 else 'MISSED'})")
