@@ -12,7 +12,18 @@ refinement lowers the error further. Measured on 8 FSDD digits at 16 kHz (n_fft 
 relative linear-magnitude error 0.334 for ``InverseMelScale`` and for the clamped pseudo-inverse,
 0.289 after 30 refinements. After 32 fast Griffin-Lim iterations the spectral convergence over the
 8 clips is 0.30 (0.36 without the refinement, 0.37 without momentum either); on 4 of them 0.295,
-against 0.317 for ``librosa.feature.inverse.mel_to_audio`` at 32 iterations.
+against 0.317 for ``librosa.feature.inverse.mel_to_audio`` at 32 iterations. Fewer refinements
+cost quality steadily (another 8 FSDD digits, spectral convergence after Griffin-Lim: 0.288 with
+none, 0.271 with 5, 0.260 with 10, 0.247 with 30), so 30 stay; the basis is ~2 % non-zero, and
+sparse CSR products make them ~10 ms of CPU per 10 s clip.
+
+Speed (10 s at 16 kHz, n_fft 1024, 32 iterations, one thread): ~0.1 s of CPU per clip, ~3x less
+than ``torch.istft`` / ``torch.stft`` with ``x / |x|``. Where it comes from: the window envelope
+is computed once (``torch.istft`` rebuilds it per call), the transforms are irfft + overlap-add and
+reflect + unfold + rfft on ``(B, T, F)`` rows into reused buffers, ``torch.sgn`` replaces
+``x / x.abs().clamp_min(eps)`` (8x faster, same result at 0), and the magnitude is complex
+(complex * real promotes through a ~25x slower kernel). What is left is ~2.4 ms per iteration:
+the two FFTs (~0.5 ms each), ``sgn`` (~0.8 ms) and a few memory passes.
 """
 
 from __future__ import annotations
