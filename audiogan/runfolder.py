@@ -3,9 +3,9 @@
 Layout (see ``DESIGN.md``)::
 
     runs/NAME/config.toml  checkpoints/step-XXXXXX.pt  checkpoints/last.pt  generator.pt
-              metrics.jsonl  tensorboard/  samples/step-XXXXXX/<class>-<i>.wav|.png
+              checkpoints/best.pt  metrics.jsonl  tensorboard/  samples/step-XXXXXX/<class>-<i>.wav|.png
 
-Only rank 0 writes (a later DDP launch builds this with ``enabled=False`` on other ranks).
+Only rank 0 writes (under torchrun the other processes build this with ``enabled=False``).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class RunFolder:
         self.enabled = enabled
         self.checkpoints = self.root / "checkpoints"
         self.last = self.checkpoints / "last.pt"
+        self.best = self.checkpoints / "best.pt"  # best window FD so far (periodic evaluation)
         self.generator = self.root / "generator.pt"
         self.metrics = self.root / "metrics.jsonl"
         self.samples = self.root / "samples"

@@ -2,15 +2,22 @@
 
 :func:`train` loads (or resumes) everything, then repeats :meth:`Trainer.step` with a progress
 bar, logging every ``log_every`` steps, checkpointing every ``checkpoint_every`` steps and
-writing samples every ``sample_every`` steps. Ctrl-C (or SIGTERM) finishes the current step,
-saves a checkpoint and returns. Distributed seams: ``rank`` / ``world_size`` reach the sampler
-(disjoint data streams) and the run folder (rank 0 alone writes); wrapping ``trainer.g_run`` /
-``trainer.d_run`` in DistributedDataParallel is the remaining step for a torchrun launch.
+writing samples every ``sample_every`` steps and scoring the EMA generator every ``eval_every``
+steps (window / frame Frechet distances; the best so far is kept as ``checkpoints/best.pt``).
+Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and returns.
+
+Under ``torchrun`` (see :mod:`audiogan.distributed`) every process runs this same loop: each
+draws its own crops and latents, DDP averages the gradients, and rank 0 alone writes the run
+folder, logs and shows progress. Decisions that end or rewind the loop (stop request, time
+limit, divergence guard) are agreed across processes. A group that torchrun restarts after a
+failure resumes from ``last.pt`` by itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import signal
 import threading
 import time
@@ -21,8 +28,8 @@ from typing import Any, Mapping, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__, contracts
-from .checkpoint import component_record, generator_file, load_checkpoint
+from . import __version__, contracts, distributed
+from .checkpoint import generator_file, load_checkpoint, save_checkpoint
 from .config import FeatureConfig
 from .data import SequenceSampler, load_dataset
 from .errors import AudioganError, CheckpointError
@@ -99,6 +106,9 @@ class _Session:
     def __init__(self, config: RunConfig, registry: Any, dataset: Any, device: torch.device, run: RunFolder,
                  rank: int, world_size: int) -> None:
         self.config, self.registry, self.dataset, self.device, self.run = config, registry, dataset, device, run
+        self.rank, self.world_size = rank, world_size
+        self.evaluator: Any = None  # built on the first evaluation (rank 0)
+        self.best_fd = math.inf
         self.fc: FeatureConfig = dataset.feature_config
         self.class_names: list[str] = list(dataset.class_names)
         tc = config.train
@@ -148,15 +158,37 @@ class _Session:
             finally:
                 t.generator.train(), t.discriminator.train()
 
-    def checkpoint(self) -> dict[str, Any]:
-        """The full training state as tensors and plain containers."""
+    def checkpoint(self, gather: bool = True) -> dict[str, Any]:
+        """The full training state as tensors and plain containers.
+
+        With several processes and ``gather``, every process must call this (it collects each
+        one's RNG state into ``rng_world``, so a resume at the same world size continues each
+        process's own latent stream); ``rng`` is rank 0's, which a single process resumes with.
+        """
         state = self.trainer.state_dict()
-        return {
+        out = {
             "format": "audiogan-checkpoint", "format_version": 1, "audiogan_version": __version__,
             "config": self.resolved_tree(), "feature_config": self.fc.to_dict(), "class_names": self.class_names,
             "components": {k: {"name": v} for k, v in self.names.items()},
-            "sampler": self.sampler.state_dict(), "rng": _rng_state(self.device), **state,
+            "sampler": self.sampler.state_dict(), "rng": _rng_state(self.device),
+            "best_window_fd": self.best_fd if math.isfinite(self.best_fd) else None, **state,
         }
+        if gather and self.world_size > 1:
+            out["rng_world"] = [
+                {key: value for key, value in zip(out["rng"], parts)}
+                for parts in zip(*(distributed.all_gather(v, self.comm_device) for v in out["rng"].values()))
+            ]
+        return out
+
+    @property
+    def comm_device(self) -> torch.device:
+        """Where collectives run: the GPU with NCCL, else the CPU (gloo)."""
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
+
+    def seed_rank(self, step: int) -> None:
+        """Give ranks > 0 their own torch RNG stream (rank 0 keeps the single-process one)."""
+        if self.rank > 0:
+            torch.manual_seed(distributed.rank_seed(self.config.train.seed, self.rank, step))
 
     def restore(self, state: Mapping[str, Any], path: Path | str) -> None:
         """Load a checkpoint produced by :meth:`checkpoint` (resume or divergence restore)."""
@@ -165,7 +197,14 @@ class _Session:
         try:
             self.trainer.load_state_dict(state)
             self.sampler.load_state_dict(state["sampler"])
-            _set_rng_state(state["rng"], self.device)
+            states = state.get("rng_world") or []
+            if self.world_size > 1 and len(states) == self.world_size:  # same world: each its own stream
+                _set_rng_state(states[self.rank], self.device)
+            else:  # another world size: rank 0 continues the saved stream, the others start their own
+                _set_rng_state(state["rng"], self.device)
+                self.seed_rank(self.trainer.step_count)
+            best = state.get("best_window_fd")
+            self.best_fd = float(best) if best is not None else math.inf
         except (KeyError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise CheckpointError(f"{path}: does not match this run's models: {first[:200]}") from None
@@ -176,6 +215,24 @@ class _Session:
         self.run.save(self.checkpoint(), step)
         self.run.save_generator(generator_file(self.registry, self.names["generator"], self.trainer.ema, self.fc,
                                                self.class_names, step))
+
+    def evaluate(self) -> dict[str, float] | None:
+        """Score the EMA generator (rank 0): log ``window_fd`` / ``frame_fd``; keep the best as ``best.pt``."""
+        if not self.run.enabled:
+            return None
+        from .evaluate import evaluate_during_training, training_evaluator
+
+        tc, step = self.config.train, self.trainer.step_count
+        if self.evaluator is None:
+            self.evaluator = training_evaluator(self.dataset, max_clips=tc.eval_real_clips, seed=tc.seed)
+        scores = evaluate_during_training(self.trainer.ema, self.evaluator, num_clips=tc.eval_clips, seed=tc.seed + 3)
+        best = math.isfinite(scores["window_fd"]) and scores["window_fd"] < self.best_fd
+        if best:
+            self.best_fd = scores["window_fd"]
+            save_checkpoint({**self.checkpoint(gather=False), "eval": dict(scores)}, self.run.best)
+        self.run.log_metrics({"step": step, **scores, "best": best, "time": time.time()})
+        self.run.scalars(step, {f"eval/{k}": v for k, v in scores.items()})
+        return scores
 
     @torch.no_grad()
     def samples(self) -> Path | None:
@@ -204,8 +261,8 @@ def train(
     registry: Any = None,
     plugins: Sequence[str] = (),
     progress: bool = True,
-    rank: int = 0,
-    world_size: int = 1,
+    rank: int | None = None,
+    world_size: int | None = None,
 ) -> TrainResult:
     """Train on the audio folder ``data_dir``, writing the run folder ``run_dir``.
 
@@ -215,10 +272,22 @@ def train(
     :param resume: continue from ``run_dir/checkpoints/last.pt`` (weights, optimisers, EMA, step,
         sampler and RNG states): N steps + resume to 2N equals 2N steps in one go on the CPU.
     :param registry: a plugin registry (default: :func:`audiogan.plugins.get_registry` with ``plugins``).
-    :param rank: / :param world_size: distributed seams (rank 0 writes the run folder).
+    :param rank: / :param world_size: this process's place among several; default: torchrun's
+        environment (``RANK`` / ``WORLD_SIZE``), else a single process. With more than one, the
+        process group is joined here (unless already) and left at the end. Rank 0 writes the run
+        folder. In a group torchrun restarted (``--max-restarts``), ``resume`` is implied when a
+        checkpoint exists.
     :raises AudioganError: bad config, data, plugin or checkpoint (one line naming it).
     """
-    run = RunFolder(run_dir, enabled=rank == 0)
+    env = distributed.from_env()
+    world = distributed.World(env.rank if rank is None else rank, env.size if world_size is None else world_size,
+                              env.local_rank if rank is None else rank)
+    run = RunFolder(run_dir, enabled=world.main)
+    restarted = distributed.is_restart()
+    if restarted and not resume:
+        resume = run.resume_path() is not None  # an elastic restart continues from the last checkpoint
+        if not resume:
+            run.truncate_metrics(0)  # the failed attempt died before its first checkpoint
     run.prepare(resume)
     resume_from = run.resume_path() if resume else None
     saved = load_checkpoint(resume_from, kind="checkpoint") if resume_from is not None else None
@@ -230,16 +299,20 @@ def train(
     tc = config.train
     run.keep = tc.keep_checkpoints
     registry = _registry(registry, plugins)
-    device = select_device(tc.device)
+    device = distributed.device_for(world, select_device(tc.device))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop shapes: let cuDNN pick its fastest RNN kernels
     threads = torch.get_num_threads()
     if tc.threads > 0:
         torch.set_num_threads(tc.threads)
+    owned = distributed.init(world, device)
     try:
-        return _train(data_dir, config, saved, resume_from, run, registry, device, progress, rank, world_size)
+        distributed.barrier()  # every process has checked the run folder before rank 0 writes to it
+        return _train(data_dir, config, saved, resume_from, run, registry, device, progress, world.rank, world.size)
     finally:
         torch.set_num_threads(threads)
+        if owned:
+            distributed.shutdown()
 
 
 def _train(data_dir: str | Path, config: RunConfig, saved: dict[str, Any] | None, resume_from: Path | None,
@@ -248,34 +321,83 @@ def _train(data_dir: str | Path, config: RunConfig, saved: dict[str, Any] | None
     tc = config.train
     torch.manual_seed(tc.seed)
     feature = FeatureConfig.from_dict(saved["feature_config"]) if saved is not None else config.feature
+    first = int(os.environ.get("LOCAL_RANK", rank)) == 0  # one builder of each machine's cache
+    if not first:
+        distributed.barrier()  # wait for the cache: then memory-map what it built
     dataset = load_dataset(data_dir, feature, cache_dir=config.data.cache_dir, workers=config.data.workers,
                            progress=progress and rank == 0, min_seconds=config.data.min_seconds)
+    if first:
+        distributed.barrier()
     session = _Session(config, registry, dataset, device, run, rank, world_size)
     trainer = session.trainer
+    session.seed_rank(0)
     if saved is not None:
         session.restore(saved, resume_from)
         run.truncate_metrics(trainer.step_count)
+        if run.enabled and run.best.is_file():  # best.pt may be newer than last.pt: don't overwrite it with worse
+            best = load_checkpoint(run.best, kind="checkpoint").get("best_window_fd")
+            session.best_fd = min(session.best_fd, float(best)) if best is not None else session.best_fd
     del saved
     run.write_config(session.resolved_tree())
     session.check_contracts()
+    if world_size > 1:
+        trainer.distribute()
     snapshot = session.checkpoint() if resume_from is None else None  # the fallback "last good" state
     result = _loop(session, snapshot, progress and rank == 0)
+    _debug_dump(session)
     run.close()
     return result
 
 
-def _loop(session: _Session, snapshot: dict[str, Any] | None, progress: bool) -> TrainResult:
+def _debug_kill(session: Any) -> None:
+    # Test hook (AUDIOGAN_DEBUG_KILL=RANK:STEP): that process SIGKILLs itself after STEP steps in
+    # the first attempt of a torchrun group, so a test can kill a worker at a known point.
+    spec = os.environ.get("AUDIOGAN_DEBUG_KILL")
+    if spec and not distributed.is_restart():
+        rank, step = (int(part) for part in spec.split(":"))
+        if getattr(session, "rank", 0) == rank and session.trainer.step_count == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _debug_dump(session: _Session) -> None:
+    # Test hook (AUDIOGAN_DEBUG_DUMP=DIR): each process writes its final weights and optimiser
+    # state, so a test can compare processes' models directly.
+    folder = os.environ.get("AUDIOGAN_DEBUG_DUMP")
+    if folder:
+        state = {"format": "audiogan-debug", "format_version": 1, "rank": session.rank,
+                 **session.trainer.state_dict()}
+        save_checkpoint(state, Path(folder) / f"rank-{session.rank}.pt")
+
+
+def _loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> TrainResult:
     tc, trainer, run = session.config.train, session.trainer, session.run
     pin = session.device.type == "cuda"
     # On the CPU a sync costs nothing, so the guard looks every step; elsewhere only at log steps.
     guard_every = 1 if session.device.type == "cpu" else tc.log_every
+    eval_every = getattr(tc, "eval_every", 0) if hasattr(session, "evaluate") else 0
     bar = tqdm(total=tc.steps, initial=trainer.step_count, disable=not progress, unit="step", dynamic_ncols=True)
     metrics: dict[str, float] = {}
     samples_dir: Path | None = None
     last_time, last_step, paused = time.perf_counter(), trainer.step_count, 0.0
     deadline = time.monotonic() + 60.0 * tc.max_minutes if tc.max_minutes > 0 else float("inf")
+
+    def log() -> dict[str, float]:
+        nonlocal last_time, last_step, paused
+        now, step = time.perf_counter(), trainer.step_count
+        out = trainer.pop_metrics()  # a collective under DDP: every process logs at the same steps
+        out.update(step=step, lr_g=tc.lr_g * trainer.lr_scale, lr_d=tc.lr_d * trainer.lr_scale,
+                   steps_per_s=(step - last_step) / max(now - last_time - paused, 1e-9), time=time.time())
+        last_time, last_step, paused = now, step, 0.0
+        run.log_metrics(out)
+        run.scalars(step, {f"train/{k}": v for k, v in out.items() if k not in ("step", "time")})
+        bar.set_postfix(d=f"{out['loss_d']:.3f}", g=f"{out['loss_g']:.3f}",
+                        fm=f"{out['loss_fm']:.3f}", skip=out["skipped"], refresh=False)
+        return out
+
     with _StopFlag() as stop:
-        while trainer.step_count < tc.steps and not stop.requested and time.monotonic() < deadline:
+        while trainer.step_count < tc.steps:
+            if _halt(session, stop, deadline, guard_every):
+                break
             batch = session.sampler.next_batch()
             if pin:
                 batch.frames, batch.mask = batch.frames.pin_memory(), batch.mask.pin_memory()
@@ -288,30 +410,41 @@ def _loop(session: _Session, snapshot: dict[str, Any] | None, progress: bool) ->
                 bar.update(trainer.step_count)
                 last_time, last_step, paused = time.perf_counter(), trainer.step_count, 0.0
                 continue
-            if step % tc.log_every == 0 or step == tc.steps or time.monotonic() >= deadline:
-                now = time.perf_counter()
-                metrics = trainer.pop_metrics()
-                metrics.update(step=step, lr_g=tc.lr_g * trainer.lr_scale, lr_d=tc.lr_d * trainer.lr_scale,
-                               steps_per_s=(step - last_step) / max(now - last_time - paused, 1e-9), time=time.time())
-                last_time, last_step, paused = now, step, 0.0
-                run.log_metrics(metrics)
-                run.scalars(step, {f"train/{k}": v for k, v in metrics.items() if k not in ("step", "time")})
-                bar.set_postfix(d=f"{metrics['loss_d']:.3f}", g=f"{metrics['loss_g']:.3f}",
-                                fm=f"{metrics['loss_fm']:.3f}", skip=metrics["skipped"], refresh=False)
+            if step % tc.log_every == 0 or step == tc.steps:
+                metrics = log()
             if step % tc.checkpoint_every == 0 and step != tc.steps:
                 started = time.perf_counter()
                 session.save()
                 paused += time.perf_counter() - started  # keep writing time out of steps/s
+            if eval_every and step % eval_every == 0:
+                started = time.perf_counter()
+                session.evaluate()
+                paused += time.perf_counter() - started
             if tc.sample_every and step % tc.sample_every == 0 and step != tc.steps:
                 started = time.perf_counter()
                 samples_dir = session.samples()
                 paused += time.perf_counter() - started
+        if last_step != trainer.step_count:  # stopped early (time limit, Ctrl-C): log where it stopped
+            metrics = log()
         bar.close()
         session.save()  # at the end, or at the step where Ctrl-C / SIGTERM arrived
         if not stop.requested:
             samples_dir = session.samples()
     skipped = int(trainer.skipped.item()) + trainer.skipped_before
     return TrainResult(run.root, trainer.step_count, stop.requested, skipped, trainer.restores, metrics, samples_dir)
+
+
+def _halt(session: Any, stop: _StopFlag, deadline: float, every: int) -> bool:
+    """Stop now? Ctrl-C / SIGTERM or the time limit; with several processes, agreed by all of them
+    (checked every ``every`` steps, a host sync) so that all stop at the same step."""
+    _debug_kill(session)
+    flags = [stop.requested, time.monotonic() >= deadline]
+    if distributed.active():
+        if session.trainer.step_count % every:
+            return False
+        flags = distributed.agree(flags, session.device if session.device.type == "cuda" else torch.device("cpu"))
+        stop.requested = stop.requested or flags[0]
+    return any(flags)
 
 
 def _recover(session: _Session, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -323,6 +456,7 @@ def _recover(session: _Session, snapshot: dict[str, Any] | None) -> dict[str, An
             f"restores (lower train.lr_g / train.lr_d, or raise train.max_restores)"
         )
     at = trainer.step_count
+    distributed.barrier()  # rank 0 has finished writing last.pt before anyone reads it
     if run.last.is_file():
         state, source = load_checkpoint(run.last, kind="checkpoint"), str(run.last)
     elif snapshot is not None:

@@ -52,13 +52,16 @@ class TrainConfig:
     sample_every: int = 1000  # steps between sample WAVs/PNGs (plus one at the end); 0 = only at the end
     sample_frames: int = 64  # frames per sample sequence
     samples_per_class: int = 1  # sample sequences per class (or in total when unlabelled)
+    eval_every: int = 1000  # steps between window/frame FD scores of the EMA G (best -> checkpoints/best.pt); 0 = off
+    eval_clips: int = 64  # generated sequences per evaluation
+    eval_real_clips: int = 256  # real clips the evaluation compares with (fixed sample of the folder)
     divergence_patience: int = 20  # non-finite steps in a row before restoring the last good checkpoint
     divergence_lr_factor: float = 0.5  # learning rates are multiplied by this after a restore
     max_restores: int = 5  # give up (error) after this many restores
 
     def __post_init__(self) -> None:
         positive = ("steps", "batch_size", "seq_frames", "log_every", "checkpoint_every", "keep_checkpoints",
-                    "sample_frames", "samples_per_class", "divergence_patience")
+                    "sample_frames", "samples_per_class", "divergence_patience", "eval_clips", "eval_real_clips")
         for key in positive:
             if getattr(self, key) <= 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
@@ -66,7 +69,7 @@ class TrainConfig:
             if not getattr(self, key) > 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
         for key in ("threads", "max_minutes", "weight_decay", "grad_clip", "feature_matching", "r1_gamma", "gp_weight", "sample_every",
-                    "max_restores"):
+                    "max_restores", "eval_every"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be >= 0")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):

@@ -7,7 +7,14 @@ and are read only when the loop logs or checks the guard.
 
 ``self.generator`` / ``self.discriminator`` are the plain modules (their state dicts are saved);
 ``self.g_run`` / ``self.d_run`` are what the step calls: the same modules, or ``torch.compile``d
-ones, or (a later distributed launch) ``DistributedDataParallel`` wrappers.
+ones, or (after :meth:`Trainer.distribute`) ``DistributedDataParallel`` wrappers.
+
+GAN + DDP: each wrapper runs exactly one forward and one backward per step. D's wrapper is
+called once, in the D step, on real and fake concatenated; the G step scores the fake batch with
+D's own module (``d_plain``) while D's weights are frozen, so D's reducer never sees it. The R1 /
+WGAN-GP penalties also go through ``d_plain``: their weight gradients land in the same backward
+as the D loss, where DDP's gradient hooks average the sum across processes. The non-finite
+("skip this update") flags are OR-ed across processes, so every process skips alike.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import distributed
 from . import objectives as obj
 from .data import Batch
 from .train_config import TrainConfig
@@ -48,6 +56,8 @@ class Trainer:
         if tc.compile:
             self.g_run = torch.compile(self.generator)  # type: ignore[assignment]
             self.d_run = torch.compile(self.discriminator)  # type: ignore[assignment]
+        self.d_plain: nn.Module = self.d_run  # D outside any DDP wrapper (G step, penalties)
+        self.ddp = False
         self.opt_g = make_optimizer(self.generator.parameters(), tc.lr_g, tc, device)
         self.opt_d = make_optimizer(self.discriminator.parameters(), tc.lr_d, tc, device)
         self.g_params = [p for p in self.generator.parameters()]
@@ -64,6 +74,28 @@ class Trainer:
         self.good = zeros()
         self.use_amp = tc.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
 
+    def distribute(self) -> None:
+        """Wrap G and D in ``DistributedDataParallel`` (call inside an initialised process group).
+
+        Weights are broadcast from rank 0 when wrapping; the EMA copy is not wrapped (every process
+        updates it identically from identical weights). Buffers are not broadcast: spectral
+        normalisation's power-iteration vectors follow from the weights, so they agree anyway.
+        """
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        import inspect
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        newer = "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters  # broadcast_buffers is deprecated
+        no_sync = {"forward_sync_buffers": False} if newer else {"broadcast_buffers": False}
+        g = DDP(self.generator, device_ids=ids, **no_sync)
+        d = DDP(self.discriminator, device_ids=ids, **no_sync)
+        self.g_run = torch.compile(g) if self.tc.compile else g  # type: ignore[assignment]
+        self.d_run = torch.compile(d) if self.tc.compile else d  # type: ignore[assignment]
+        self.ddp = True
+        with torch.no_grad():  # the EMA starts from the broadcast weights
+            torch._foreach_copy_(self.ema_params, [p.detach() for p in self.g_params])
+
     # ------------------------------------------------------------------ the step
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -73,7 +105,7 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _score_fn(self, labels: torch.Tensor | None) -> obj.ScoreFn:
-        return lambda x: obj.sequence_scores(self.d_run(x, labels)[0])
+        return lambda x: obj.sequence_scores(self.d_plain(x, labels)[0])
 
     def _clip(self, params: list[nn.Parameter]) -> torch.Tensor:
         grads = [p.grad for p in params if p.grad is not None]
@@ -91,12 +123,14 @@ class Trainer:
         size, frames = real.shape[0], real.shape[1]
         z = torch.randn(size, self.generator.latent_dim, device=self.device)
 
-        # --- discriminator
+        # --- discriminator: one forward of real and fake together (one DDP forward per backward)
         self.discriminator.requires_grad_(True)
         with self.autocast():
             fake, _ = self.g_run(z, labels, frames)
-            real_logits, real_features = self.d_run(real, labels)
-            fake_logits, _ = self.d_run(fake.detach(), labels)
+            both = torch.cat([real.to(fake.dtype), fake.detach()])
+            logits, features = self.d_run(both, torch.cat([labels, labels]) if labels is not None else None)
+            real_logits, fake_logits = logits[:size], logits[size:]
+            real_features = [f[:size] for f in features]
             loss_d = obj.discriminator_loss(
                 tc.loss, obj.sequence_scores(real_logits, mask), obj.sequence_scores(fake_logits)
             )
@@ -109,13 +143,13 @@ class Trainer:
         self.opt_d.zero_grad(set_to_none=True)
         total_d.backward()
         norm_d = self._clip(self.d_params)
-        bad_d = ~(torch.isfinite(total_d) & torch.isfinite(norm_d))
+        bad_d = self._agree(~(torch.isfinite(total_d) & torch.isfinite(norm_d)))
         self._apply(self.opt_d, bad_d)
 
         # --- generator (reuses the fake batch; D's weights are frozen for this backward)
         self.discriminator.requires_grad_(False)
         with self.autocast():
-            fake_logits, fake_features = self.d_run(fake, labels)
+            fake_logits, fake_features = self.d_plain(fake, labels)
             loss_adv = obj.generator_loss(tc.loss, obj.sequence_scores(fake_logits))
             loss_fm = (
                 obj.feature_matching_loss(real_features, fake_features)
@@ -125,7 +159,7 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         norm_g = self._clip(self.g_params)
-        bad_g = ~(torch.isfinite(loss_g) & torch.isfinite(norm_g))
+        bad_g = self._agree(~(torch.isfinite(loss_g) & torch.isfinite(norm_g)))
         self._apply(self.opt_g, bad_g)
         self._update_ema(bad_g)
 
@@ -139,6 +173,13 @@ class Trainer:
             value = torch.nan_to_num(value.detach().float(), nan=0.0, posinf=0.0, neginf=0.0) * ok
             self.sums[key] = self.sums[key] + value if key in self.sums else value
         self.step_count += 1
+
+    def _agree(self, bad: torch.Tensor) -> torch.Tensor:
+        # Averaged gradients are non-finite everywhere when they are anywhere, but a local loss
+        # may not be: OR the flag across processes so all skip (or apply) the same update.
+        if not self.ddp:
+            return bad
+        return distributed.all_reduce_max(bad.float()) > 0
 
     def _apply(self, optimizer: torch.optim.Optimizer, bad: torch.Tensor) -> None:
         if optimizer.param_groups[0].get("fused"):
@@ -163,7 +204,10 @@ class Trainer:
     def pop_metrics(self) -> dict[str, float]:
         """Mean losses over the good steps since the last call, plus counters (one host sync)."""
         keys = list(self.sums)
-        values = torch.stack([self.sums[k] for k in keys] + [self.good, self.skipped]).tolist()
+        stacked = torch.stack([self.sums[k] for k in keys] + [self.good])
+        if self.ddp:  # losses over the global batch: sums and good-step counts over processes
+            stacked = distributed.all_reduce_sum(stacked)
+        values = stacked.tolist() + [float(self.skipped.item())]
         good, skipped = values[-2], values[-1]
         out = {k: v / max(good, 1.0) for k, v in zip(keys, values[:-2])}
         out["skipped"] = int(skipped) + self.skipped_before

@@ -12,13 +12,20 @@ generator.pt, metrics.jsonl, tensorboard/, samples/).
 
 Settings: command-line options > --config TOML > defaults. Any setting can be given as
 --set section.key=value, e.g. --set train.lr_d=2e-4 --set generator.hidden_size=128.
-Ctrl-C saves a checkpoint and stops; --resume continues from checkpoints/last.pt."""
+Ctrl-C saves a checkpoint and stops; --resume continues from checkpoints/last.pt.
+
+Several GPUs or machines: launch with torchrun, e.g.
+  torchrun --standalone --nproc-per-node 4 -m audiogan train DATA_DIR --run runs/NAME
+(--batch-size is per process: the global batch is batch size x processes). Under torchrun's
+--max-restarts, a restarted group resumes from checkpoints/last.pt by itself."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``audiogan train``."""
     parser.add_argument("data_dir", metavar="DATA_DIR", type=Path, help="folder of audio files (subfolders = classes)")
-    parser.add_argument("--run", required=True, type=Path, metavar="DIR", help="run folder to write, e.g. runs/NAME")
+    # --run-dir: the same option under a name torchrun's own parser cannot mistake for its --run-path
+    parser.add_argument("--run", "--run-dir", dest="run", required=True, type=Path, metavar="DIR",
+                        help="run folder to write, e.g. runs/NAME")
     parser.add_argument("--config", type=Path, metavar="TOML", help="TOML file with [train] [data] [feature] "
                         "[generator] [discriminator] [vocoder] sections")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -28,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, metavar="N", help="total training steps")
     parser.add_argument("--batch-size", type=int, metavar="B", help="sequences per batch")
     parser.add_argument("--seq-frames", type=int, metavar="T", help="frames per training crop")
+    parser.add_argument("--eval-every", type=int, metavar="N", help="score the EMA generator (window FD) every N "
+                        "steps and keep the best as checkpoints/best.pt (0 = off; default 1000)")
     parser.add_argument("--minutes", type=float, metavar="M", help="stop (with a checkpoint) after M minutes")
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (1 is best on a busy CPU)")
     parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda, cuda:N or mps (default auto)")
@@ -42,6 +51,7 @@ def cli_overrides(args: argparse.Namespace) -> list[str]:
         "generator.name": args.generator, "discriminator.name": args.discriminator, "train.steps": args.steps,
         "train.batch_size": args.batch_size, "train.seq_frames": args.seq_frames, "train.device": args.device,
         "train.compile": args.compile, "train.max_minutes": args.minutes, "train.threads": args.threads,
+        "train.eval_every": args.eval_every,
     }
     out = []
     for key, value in named.items():
@@ -56,6 +66,7 @@ def cli_overrides(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Resolve the configuration, train, and say where everything went."""
     from ..config import load_toml
+    from ..distributed import from_env
     from ..errors import ConfigError
     from ..train import train
 
@@ -64,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     tree = load_toml(args.config) if args.config is not None else {}
     result = train(args.data_dir, args.run, tree, overrides=list(args.overrides) + cli_overrides(args),
                    resume=args.resume, plugins=args.plugin, progress=not args.no_progress)
+    if not from_env().main:  # under torchrun, rank 0 speaks for the group
+        return 130 if result.interrupted else 0
     if result.interrupted:
         print(f"interrupted at step {result.step}; checkpoint saved in {result.run_dir / 'checkpoints'}; "
               f"continue with: audiogan train {args.data_dir} --run {args.run} --resume")
