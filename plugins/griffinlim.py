@@ -228,17 +228,20 @@ class GriffinLimVocoder(audiogan.Vocoder):
 
     def constants(self, device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         """On ``device`` in ``dtype`` (cached): the pseudo-inverse ``(F, M)``, the basis ``(F, M)``
-        and its transpose ``(M, F)`` as sparse CSR matrices, and the window padded to ``(n_fft,)``."""
+        and its transpose ``(M, F)`` (sparse CSR on CPU and CUDA), and the window padded to ``(n_fft,)``."""
         key = (torch.device(device), dtype)
         if key not in self._constants:
             with warnings.catch_warnings():
                 # "Sparse CSR tensor support is in beta": CSR @ dense is all we use, and it is stable.
                 warnings.simplefilter("ignore", UserWarning)
                 basis = self.basis.to(device, dtype)
+                basis_t = basis.T.contiguous()
+                if key[0].type in ("cpu", "cuda"):  # other backends may lack CSR products: stay dense
+                    basis, basis_t = basis.to_sparse_csr(), basis_t.to_sparse_csr()
                 self._constants[key] = {
                     "inverse": self.inverse.to(device, dtype).contiguous(),
-                    "basis": basis.to_sparse_csr(),
-                    "basis_t": basis.T.contiguous().to_sparse_csr(),
+                    "basis": basis,
+                    "basis_t": basis_t,
                     "window": _frame_window(self.window.to(device, dtype), self.feature_config.n_fft),
                 }
         return self._constants[key]
@@ -253,10 +256,10 @@ class GriffinLimVocoder(audiogan.Vocoder):
             # Multiplicative updates keep the solution non-negative and lower ||mel - A x||; they
             # need a positive start, hence the tiny floor. Each bin feeds at most two mel bands, so
             # the basis is ~2 % non-zero and CSR products are ~7x faster than dense ones here.
-            numerator = torch.sparse.mm(c["basis"], mel)
+            numerator = c["basis"] @ mel
             linear.clamp_min_(1e-8)
             for _ in range(self.config.nnls_iter):
-                denominator = torch.sparse.mm(c["basis"], torch.sparse.mm(c["basis_t"], linear)).clamp_min_(1e-12)
+                denominator = (c["basis"] @ (c["basis_t"] @ linear)).clamp_min_(1e-12)
                 linear.mul_(numerator).div_(denominator)
         # (B, T, F) rows: the FFTs of Griffin-Lim run over the last, contiguous dimension.
         return linear.view(-1, batch, n_frames).permute(1, 2, 0).contiguous()

@@ -123,6 +123,18 @@ def test_synthesizer_batches_griffin_lim():
         assert (x == y).all()
 
 
+def test_sparse_inverse_mel_matches_the_dense_computation():
+    # CSR products in (F, frames) layout must compute the plain dense NNLS refinement.
+    mel = torch.exp(_log_mel(_tones()))
+    vocoder = GriffinLimVocoder(None, FC)
+    a = vocoder.basis.T  # (M, F)
+    linear = (torch.linalg.pinv(a.double()).float() @ mel).clamp_min(1e-8)
+    numerator = a.T @ mel
+    for _ in range(vocoder.config.nnls_iter):
+        linear = linear * numerator / (a.T @ (a @ linear)).clamp_min(1e-12)
+    torch.testing.assert_close(vocoder.mel_to_linear(mel), linear, rtol=1e-4, atol=1e-6)
+
+
 def test_matches_torch_istft_and_stft_griffin_lim():
     # The irfft + overlap-add / reflect + unfold + rfft loop computes what torch.istft / torch.stft
     # would, on windows shorter than n_fft and on hops that do not divide it too.
