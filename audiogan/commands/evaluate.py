@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give a RUN folder, or --generated DIR to score a folder of audio")
     if args.n is not None and args.n < 1:
         raise ConfigError(f"--n {args.n}: must be >= 1")
+    # Checked here: 0 reached the metrics as a ZeroDivisionError / ValueError traceback.
+    for option, value, low in (("--window", args.window, 1), ("--pca-dim", args.pca_dim, 1), ("--ndb-bins", args.ndb_bins, 2)):
+        if value < low:
+            raise ConfigError(f"{option} {value}: must be >= {low}")
     result = evaluate(
         args.run,
         args.data,
