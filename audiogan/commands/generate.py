@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     for key in ("n", "steps", "batch_size"):
         if getattr(args, key) < 1:
             raise ConfigError(f"--{key.replace('_', '-')} {getattr(args, key)} must be >= 1")
+    if not (args.headroom <= 0.0):  # also refuses nan; above 0 dBFS the PCM file would clip
+        raise ConfigError(f"--headroom {args.headroom}: must be <= 0 dBFS (a peak above full scale clips)")
     if args.per_label is not None and (args.label or args.per_label < 1):
         raise ConfigError("--per-label N needs N >= 1 and no --label")
     synth = load(args.run, device=args.device, vocoder=args.vocoder, vocoder_config=vocoder_settings(args.set),
