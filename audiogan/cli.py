@@ -51,8 +51,9 @@ def common_options() -> argparse.ArgumentParser:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
-        self.print_usage(sys.stderr)
-        self.exit(2, f"audiogan: error: {message}\n")
+        # No usage block: every user error is the same single line (scripts grep for it).
+        command = self.prog.split(" ", 1)[1] + " " if " " in self.prog else ""
+        self.exit(2, f"audiogan: error: {message} (see 'audiogan {command}--help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
