@@ -179,3 +179,30 @@ def write_bad_corpus(root: Path, outside: Path, long_seconds: float = 3600.0) ->
 def clip_pcm16(clip: np.ndarray) -> bytes:
     """Little-endian 16-bit PCM bytes of a float clip."""
     return (np.clip(clip, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+TINY_SR, TINY_HOP, TINY_MELS = 8000, 64, 16
+
+
+def train_tiny_run(root: Path, steps: int = 2, **train_changes) -> tuple[Path, Path]:
+    """A tiny conditional GRU run on a 3-class synthetic corpus: ``(corpus, run folder)``."""
+    from audiogan.synthetic import write_corpus
+    from audiogan.train import train
+
+    corpus = write_corpus(root / "corpus", per_class=2, seconds=0.4, sample_rate=TINY_SR)
+    config = tiny_config(steps, **train_changes)
+    train(corpus, root / "run", config, progress=False)
+    return corpus, root / "run"
+
+
+def tiny_config(steps: int = 2, **train_changes) -> dict:
+    """The config tree of :func:`train_tiny_run` (tiny models, 1 thread, CPU)."""
+    train = {"steps": steps, "batch_size": 2, "seq_frames": 8, "log_every": 1, "checkpoint_every": 2,
+             "sample_every": 0, "sample_frames": 8, "device": "cpu", "threads": 1, "eval_every": 0}
+    train.update(train_changes)
+    return {
+        "train": train,
+        "feature": {"sample_rate": TINY_SR, "n_fft": 256, "hop_length": TINY_HOP, "n_mels": TINY_MELS},
+        "generator": {"name": "gru", "hidden_size": 8, "num_layers": 1, "latent_dim": 4, "label_dim": 2},
+        "discriminator": {"name": "gru", "hidden_size": 8, "num_layers": 1},
+    }

@@ -18,7 +18,8 @@ from audiogan.checkpoint import load_checkpoint, load_generator
 from audiogan.cli import main
 from audiogan.errors import CheckpointError
 
-SR, HOP, N_MELS = 8000, 64, 16
+from badfiles import train_tiny_run
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -86,21 +87,8 @@ def malicious_files(folder: Path, marker: Path, fmt: str) -> list[Path]:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
     """A 2-step tiny GRU run (corpus, run folder)."""
-    from audiogan.synthetic import write_corpus
-    from audiogan.train import train
-
     torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("sec")
-    corpus = write_corpus(root / "corpus", per_class=2, seconds=0.4, sample_rate=SR)
-    config = {
-        "train": {"steps": 2, "batch_size": 2, "seq_frames": 8, "log_every": 1, "checkpoint_every": 2,
-                  "sample_every": 0, "sample_frames": 8, "device": "cpu", "threads": 1},
-        "feature": {"sample_rate": SR, "n_fft": 256, "hop_length": HOP, "n_mels": N_MELS},
-        "generator": {"name": "gru", "hidden_size": 8, "num_layers": 1, "latent_dim": 4, "label_dim": 2},
-        "discriminator": {"name": "gru", "hidden_size": 8, "num_layers": 1},
-    }
-    train(corpus, root / "run", config, progress=False)
-    return corpus, root / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("sec"))
 
 
 @pytest.mark.parametrize("kind", ["checkpoint", "generator", "vocoder"])
