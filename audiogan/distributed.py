@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
-from typing import Sequence
+import signal
+from pathlib import Path
+from typing import Any, Sequence
 
 import torch
 import torch.distributed as dist
@@ -176,3 +178,28 @@ def agree(flags: Sequence[bool], device: torch.device) -> list[bool]:
     tensor = torch.tensor([1.0 if f else 0.0 for f in flags], device=device)
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return [bool(v) for v in tensor.tolist()]
+
+
+# --------------------------------------------------------------------------- test hooks
+# Real processes, real signals: the distributed tests use these to look inside a torchrun run.
+
+
+def debug_kill(rank: int, step: int) -> None:
+    """``AUDIOGAN_DEBUG_KILL=RANK:STEP``: that process SIGKILLs itself after STEP steps, in the first
+    attempt of a torchrun group only (so a test can kill a worker at a known point)."""
+    spec = os.environ.get("AUDIOGAN_DEBUG_KILL")
+    if spec and not is_restart():
+        want_rank, want_step = (int(part) for part in spec.split(":"))
+        if rank == want_rank and step == want_step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def debug_dump(rank: int, state: dict[str, Any]) -> None:
+    """``AUDIOGAN_DEBUG_DUMP=DIR``: every process writes its final training state to
+    ``DIR/rank-R.pt``, so a test can compare the processes' models directly."""
+    folder = os.environ.get("AUDIOGAN_DEBUG_DUMP")
+    if folder:
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint({"format": "audiogan-debug", "format_version": 1, "rank": rank, **state},
+                        Path(folder) / f"rank-{rank}.pt")

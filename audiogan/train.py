@@ -344,29 +344,9 @@ def _train(data_dir: str | Path, config: RunConfig, saved: dict[str, Any] | None
         trainer.distribute()
     snapshot = session.checkpoint() if resume_from is None else None  # the fallback "last good" state
     result = _loop(session, snapshot, progress and rank == 0)
-    _debug_dump(session)
+    distributed.debug_dump(session.rank, session.trainer.state_dict())
     run.close()
     return result
-
-
-def _debug_kill(session: Any) -> None:
-    # Test hook (AUDIOGAN_DEBUG_KILL=RANK:STEP): that process SIGKILLs itself after STEP steps in
-    # the first attempt of a torchrun group, so a test can kill a worker at a known point.
-    spec = os.environ.get("AUDIOGAN_DEBUG_KILL")
-    if spec and not distributed.is_restart():
-        rank, step = (int(part) for part in spec.split(":"))
-        if getattr(session, "rank", 0) == rank and session.trainer.step_count == step:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _debug_dump(session: _Session) -> None:
-    # Test hook (AUDIOGAN_DEBUG_DUMP=DIR): each process writes its final weights and optimiser
-    # state, so a test can compare processes' models directly.
-    folder = os.environ.get("AUDIOGAN_DEBUG_DUMP")
-    if folder:
-        state = {"format": "audiogan-debug", "format_version": 1, "rank": session.rank,
-                 **session.trainer.state_dict()}
-        save_checkpoint(state, Path(folder) / f"rank-{session.rank}.pt")
 
 
 def _loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> TrainResult:
@@ -437,7 +417,7 @@ def _loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> Trai
 def _halt(session: Any, stop: _StopFlag, deadline: float, every: int) -> bool:
     """Stop now? Ctrl-C / SIGTERM or the time limit; with several processes, agreed by all of them
     (checked every ``every`` steps, a host sync) so that all stop at the same step."""
-    _debug_kill(session)
+    distributed.debug_kill(getattr(session, "rank", 0), session.trainer.step_count)
     flags = [stop.requested, time.monotonic() >= deadline]
     if distributed.active():
         if session.trainer.step_count % every:

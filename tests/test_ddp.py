@@ -77,6 +77,7 @@ def assert_ranks_identical(dump: Path, step: int) -> dict:
     """Both processes' final weights, EMA and optimiser states are bit-identical."""
     states = [load_checkpoint(dump / f"rank-{r}.pt") for r in (0, 1)]
     assert [s["step"] for s in states] == [step, step]
+    assert states[0]["guard"] == states[1]["guard"]  # skipped steps, restores, learning-rate scale
     for key in ("generator", "discriminator", "ema", "opt_g", "opt_d"):
         a, b = _tensors(states[0][key]), _tensors(states[1][key])
         assert a and len(a) == len(b), key
@@ -116,16 +117,52 @@ def test_two_processes_train_alike_survive_a_killed_worker_and_resume_as_one(cor
     assert load_checkpoint(run / "checkpoints" / "last.pt")["sampler"]["world_size"] == 1
 
 
+NAN_ON_RANK_1 = '''
+import os
+import audiogan
+from audiogan_plugins.rnn import LSTMDiscriminator
+
+
+class NaNOnRank1(LSTMDiscriminator):
+    """NaN logits on rank 1 only, for its training calls 1..7: one process goes bad, the others not."""
+
+    name = "nan-rank1"
+    calls = 0
+
+    def forward(self, frames, labels):
+        logits, features = super().forward(frames, labels)
+        if self.training and os.environ.get("RANK") == "1":
+            type(self).calls += 1
+            if type(self).calls <= 7:
+                logits = logits * float("nan")
+        return logits, features
+
+
+@audiogan.hookimpl
+def register_discriminators():
+    return [NaNOnRank1]
+'''
+
+
 def test_one_process_checkpoint_resumes_as_two(corpus, tmp_path):
+    """A 1-process checkpoint continues under torchrun; NaNs on one rank only make every rank skip
+    the same steps and the divergence guard restore at the same step, so the models stay identical."""
     run, dump = tmp_path / "run", tmp_path / "dump"
+    plugin = tmp_path / "nan_rank1.py"
+    plugin.write_text(NAN_ON_RANK_1)
     tree = {k: dict(v) for k, v in TINY.items()}
     tree["train"].update(steps=4)
     first = train(corpus, run, tree, progress=False)
     assert first.step == 4
     at4 = load_checkpoint(run / "checkpoints" / "last.pt")["generator"]
-    torchrun(["train", str(corpus), "--run", str(run), "--resume", "--set", "train.steps=7"], dump)
+    # D runs 3 times a step on rank 1 (D step, G step, R1): steps 5, 6 and the restarted 5 go bad.
+    torchrun(["train", str(corpus), "--run", str(run), "--resume", "--plugin", str(plugin), "--set", "train.steps=7",
+              "--set", 'discriminator.name="nan-rank1"', "--set", "train.divergence_patience=2"], dump)
     final = assert_ranks_identical(dump, 7)
     last = load_checkpoint(run / "checkpoints" / "last.pt")
     assert last["step"] == 7 and last["sampler"]["world_size"] == 2
+    assert last["guard"]["restores"] == 1 and last["guard"]["skipped"] >= 2 and last["guard"]["lr_scale"] == 0.5
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r.get("event") == "divergence_restore"] == [4]
     assert metric_steps(run) == [2, 4, 6, 7]
     assert any(not torch.equal(at4[k], final["generator"][k]) for k in at4)  # the two processes trained on

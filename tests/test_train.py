@@ -259,7 +259,8 @@ def register_discriminators():
 
 def test_divergence_guard_restores_and_lowers_the_learning_rate(corpus, tmp_path):
     plugin = tmp_path / "nan_plugin.py"
-    # D runs 3 times a step: calls 10..40 poison steps 4..13, i.e. > patience (4) in a row.
+    # D runs 2 times a step (real+fake together, then the G step): calls 10..40 poison steps 5..20,
+    # i.e. > patience (4) in a row.
     plugin.write_text(NAN_PLUGIN.replace("START", "10").replace("STOP", "40"))
     registry = get_registry(extra=[str(plugin)])
     config = tiny(train={"steps": 12, "divergence_patience": 4, "checkpoint_every": 2},
