@@ -211,8 +211,10 @@ class Synthesizer:
     def batch_invariant(self) -> bool:
         """Whether the vocoder gives each row the same audio whatever else is in the batch.
 
-        Griffin-Lim's random initial phase depends on a row's position, so such vocoders run
-        one clip at a time (no loss on a CPU); probed once on a few random frames.
+        A vocoder whose output for a row depends on its neighbours (a batch-position-dependent
+        random start, batch-dependent FFT rounding) would break the seed-per-clip rule, so such
+        vocoders run one clip at a time; probed once on a few random frames. The built-in
+        Griffin-Lim passes (one shared start phase; rows run one by one on the CPU).
         """
         if self._batch_invariant is None:
             g = torch.Generator().manual_seed(1234)
