@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import signal
 import threading
 import time
@@ -321,13 +320,11 @@ def _train(data_dir: str | Path, config: RunConfig, saved: dict[str, Any] | None
     tc = config.train
     torch.manual_seed(tc.seed)
     feature = FeatureConfig.from_dict(saved["feature_config"]) if saved is not None else config.feature
-    first = int(os.environ.get("LOCAL_RANK", rank)) == 0  # one builder of each machine's cache
-    if not first:
-        distributed.barrier()  # wait for the cache: then memory-map what it built
+    # Several processes: the cache's lock file makes the first one build it while the others wait
+    # (a file lock has no time limit, unlike a collective), then they all memory-map the same cache.
     dataset = load_dataset(data_dir, feature, cache_dir=config.data.cache_dir, workers=config.data.workers,
                            progress=progress and rank == 0, min_seconds=config.data.min_seconds)
-    if first:
-        distributed.barrier()
+    distributed.barrier()
     session = _Session(config, registry, dataset, device, run, rank, world_size)
     trainer = session.trainer
     session.seed_rank(0)

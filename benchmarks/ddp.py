@@ -128,7 +128,8 @@ def wrap(args: argparse.Namespace) -> int:
 
     gen = torch.Generator().manual_seed(0)
     batch = Batch(torch.randn(args.batch, args.frames, args.mels, generator=gen).clamp(-1, 1),
-                  torch.randint(0, 3, (args.batch,), generator=gen), torch.ones(args.batch, args.frames, dtype=torch.bool))
+                  torch.randint(0, 3, (args.batch,), generator=gen),
+                  torch.ones(args.batch, args.frames, dtype=torch.bool))
     plain, wrapped = trainer(), trainer()
     wrapped.distribute()
     sides = {"plain": plain.step, "ddp": wrapped.step}
