@@ -48,8 +48,15 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
     """Write ``obj`` (tensors and plain containers only) to ``path`` atomically; return the path."""
     _check_plain(obj, "checkpoint")
     path = Path(path)
-    with atomic_write(path, "wb") as handle:
-        torch.save(obj, handle)
+    try:
+        with atomic_write(path, "wb") as handle:
+            torch.save(obj, handle)
+    except OSError as exc:  # disk full, quota, permissions: the previous file is untouched
+        raise CheckpointError(f"{path}: cannot write: {exc.strerror or exc}; the previous file is kept") from None
+    except RuntimeError as exc:  # torch.save reports a failed write inside its zip writer this way
+        if "write" not in str(exc).lower():
+            raise
+        raise CheckpointError(f"{path}: cannot write: {str(exc).splitlines()[0][:160]}; the previous file is kept") from None
     return path
 
 
