@@ -177,8 +177,13 @@ def read_cache(folder: Path, fc: FeatureConfig) -> CacheIndex | None:
                 return None
             rows, n_mels = int(manifest["total_frames"]), fc.n_mels
             data_path = folder / manifest["data"]
-            if data_path.stat().st_size != rows * n_mels * 4:
+            st = data_path.stat()
+            if st.st_size != rows * n_mels * 4:
                 raise ValueError(f"{data_path.name} has the wrong size")
+            # Rewritten behind our back (same size, new bytes): its mtime no longer matches.
+            if manifest.get("data_mtime_ns") is not None and st.st_mtime_ns != manifest["data_mtime_ns"]:
+                raise ValueError(f"{data_path.name} was modified after the cache was built")
+            _check_rows(manifest["files"], rows)
             if rows:
                 data = np.memmap(data_path, dtype=np.float32, mode="r", shape=(rows, n_mels))
             else:
@@ -194,6 +199,17 @@ def read_cache(folder: Path, fc: FeatureConfig) -> CacheIndex | None:
             warnings.warn(f"ignoring damaged feature cache {folder}: {exc}", stacklevel=2)
         return None
     return None
+
+
+def _check_rows(columns: dict[str, list[Any]], rows: int) -> None:
+    """Every record's rows lie inside the array (a damaged manifest must not read garbage)."""
+    n = len(columns["path"])
+    if any(len(columns[k]) != n for k in COLUMNS):
+        raise ValueError("manifest columns differ in length")
+    for offset, frames, reason in zip(columns["offset"], columns["frames"], columns["reason"]):
+        if reason is None and not (isinstance(offset, int) and isinstance(frames, int) and 0 <= offset
+                                   and 0 < frames and offset + frames <= rows):
+            raise ValueError(f"manifest rows {offset!r}+{frames!r} lie outside the array")
 
 
 def _matches(index: CacheIndex, scan: Scan) -> bool:
@@ -327,6 +343,7 @@ def _write(
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp_path, folder / data_name)
+        data_mtime_ns = (folder / data_name).stat().st_mtime_ns  # a rename keeps the mtime
         manifest = {
             "format": CACHE_FORMAT,
             "version": CACHE_VERSION,
@@ -334,6 +351,7 @@ def _write(
             "root": os.path.realpath(scan.root),
             "data": data_name,
             "total_frames": offset,
+            "data_mtime_ns": data_mtime_ns,
             "totals": {"sum": total.tolist(), "sumsq": total_sq.tolist()},
             "files": _to_columns(entries),
         }
