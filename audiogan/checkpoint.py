@@ -9,7 +9,9 @@ pickle code to load is refused, never executed.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import pickle
+import time
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -48,6 +50,7 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
     """Write ``obj`` (tensors and plain containers only) to ``path`` atomically; return the path."""
     _check_plain(obj, "checkpoint")
     path = Path(path)
+    _remove_stale_temporaries(path)
     try:
         with atomic_write(path, "wb") as handle:
             torch.save(obj, handle)
@@ -58,6 +61,27 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
             raise
         raise CheckpointError(f"{path}: cannot write: {str(exc).splitlines()[0][:160]}; the previous file is kept") from None
     return path
+
+
+# Temporary files older than this process belong to a writer that was killed (SIGKILL, power
+# loss) mid-write; each is as large as a checkpoint, so a run killed often would fill the disk.
+_PROCESS_START = time.time()
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove atomic_path temporaries (``.<name><suffix>.*<suffix>``) of files like ``path`` in its
+    folder (e.g. a ``step-000024.pt`` write killed before the run moved on) left by dead writers."""
+    suffix = glob.escape(path.suffix)
+    try:
+        candidates = list(path.parent.glob(f".*{suffix}.*{suffix}"))
+    except OSError:
+        return
+    for tmp in candidates:
+        try:
+            if tmp.stat().st_mtime < _PROCESS_START:
+                tmp.unlink()
+        except OSError:
+            pass
 
 
 def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]:
