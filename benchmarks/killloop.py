@@ -115,10 +115,10 @@ def kill_loop(kills: int, workdir: Path, seed: int = 0, steps: int = 60, log=pri
         mid_write = i % 2 == 0
         nth_write = rng.randint(2, 5)
         deadline = time.perf_counter() + (60.0 if mid_write else rng.uniform(*random_wait))
-        hit_write, seen = False, set()
+        hit_write, seen, stale = False, set(), _temp_files(run)  # stale: left by the previous kill
         while time.perf_counter() < deadline and proc.poll() is None:
             if mid_write:
-                seen |= _temp_files(run)
+                seen |= _temp_files(run) - stale
                 if len(seen) >= nth_write:
                     hit_write = True
                     break
@@ -154,6 +154,9 @@ def kill_loop(kills: int, workdir: Path, seed: int = 0, steps: int = 60, log=pri
     end = _check_run(run)
     if end != steps:
         raise AssertionError(f"final resume ended at step {end}, not {steps}")
+    left = sorted(_temp_files(run))
+    if left:  # temporaries of killed writers are cleaned up by the next save of the same file
+        raise AssertionError(f"temporary files left behind after the final save: {left}")
     return {"kills": kills, "survived": survived, "during_checkpoint_write": during_write, "final_step": end,
             "seconds": round(time.perf_counter() - started, 1), "history": history}
 
