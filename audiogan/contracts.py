@@ -12,10 +12,10 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .errors import PluginError
+from .errors import AudioganError, PluginError
 from .plugins import plugin_of
 
-__all__ = ["check_discriminator_output", "check_generator_output", "check_vocoder_output", "describe"]
+__all__ = ["call", "check_discriminator_output", "check_generator_output", "check_vocoder_output", "describe"]
 
 
 def describe(component: nn.Module) -> str:
@@ -23,6 +23,21 @@ def describe(component: nn.Module) -> str:
     kind = getattr(component, "kind", "component")
     name = getattr(component, "name", type(component).__qualname__)
     return f"{kind} {name!r} (plugin {plugin_of(component)!r})"
+
+
+def call(component: nn.Module, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn(*args, **kwargs)`` (a plugin component's forward or a closure calling it); an exception
+    from plugin code becomes a one-line :class:`PluginError` naming the component.
+
+    User errors (AudioganError) pass through unchanged, as do KeyboardInterrupt and SystemExit.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except AudioganError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise PluginError(f"{describe(component)} failed: {type(exc).__name__}: {first}") from exc
 
 
 def _fail(component: nn.Module, what: str) -> None:

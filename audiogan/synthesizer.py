@@ -87,7 +87,9 @@ class _GeneratorStream:
             with self.synth._label_mixing(self.weights):
                 return self.synth.generator(self.z, self.labels, BLOCK_FRAMES, self.state)
 
-        frames, self.state = self.rng.run(call)
+        from .contracts import call as plugin_call
+
+        frames, self.state = plugin_call(self.synth.generator, self.rng.run, call)  # errors name the plugin
         if not self.synth._generator_checked:
             from .contracts import check_generator_output
 
@@ -200,7 +202,9 @@ class Synthesizer:
             handle.remove()
 
     def _raw_vocode(self, mel: torch.Tensor) -> torch.Tensor:
-        wave = self.vocoder(mel)
+        from .contracts import call as plugin_call
+
+        wave = plugin_call(self.vocoder, self.vocoder, mel)  # errors name the plugin
         if not self._vocoder_checked:
             from .contracts import check_vocoder_output
 
