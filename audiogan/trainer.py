@@ -77,8 +77,9 @@ class Trainer:
     def distribute(self) -> None:
         """Wrap G and D in ``DistributedDataParallel`` (call inside an initialised process group).
 
-        Weights are broadcast from rank 0 when wrapping; the EMA copy is not wrapped (every process
-        updates it identically from identical weights). Buffers are not broadcast: spectral
+        Weights are broadcast from rank 0 when wrapping (every process built them from the same
+        seed, or loaded the same checkpoint, so nothing changes); the EMA copy is not wrapped (every
+        process updates it identically from identical weights). Buffers are not broadcast: spectral
         normalisation's power-iteration vectors follow from the weights, so they agree anyway.
         """
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -92,9 +93,7 @@ class Trainer:
         d = DDP(self.discriminator, device_ids=ids, **no_sync)
         self.g_run = torch.compile(g) if self.tc.compile else g  # type: ignore[assignment]
         self.d_run = torch.compile(d) if self.tc.compile else d  # type: ignore[assignment]
-        self.ddp = True
-        with torch.no_grad():  # the EMA starts from the broadcast weights
-            torch._foreach_copy_(self.ema_params, [p.detach() for p in self.g_params])
+        self.ddp = True  # the EMA is left alone: after a resume it holds the checkpoint's average
 
     # ------------------------------------------------------------------ the step
 

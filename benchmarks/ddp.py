@@ -2,6 +2,7 @@
 
     python -m benchmarks.ddp scaling [--data DIR] [--batch 32] [--steps 80] [--hidden 128]
     python -m benchmarks.ddp wrap [--device cuda] [--batch 32] [--frames 64] [--steps 40]
+    python -m benchmarks.ddp quality [--data DIR] [--batch 32] [--steps 300] [--hidden 64]
 
 ``scaling``: throughput (samples/s = steps/s x global batch) of real ``audiogan train`` runs,
 1 process against 2 processes under ``torchrun --standalone`` (gloo on the CPU, NCCL on GPUs),
@@ -9,6 +10,10 @@ with the same global batch (2 x batch/2) and with the per-process batch kept (gl
 steps/s is read from rank 0's ``metrics.jsonl`` (time spent writing checkpoints excluded); the
 first log interval (start-up, allocator warm-up) is dropped; the median of the rest is reported.
 Default data: FSDD when present (``../shared/data/fsdd/recordings``), else a synthetic corpus.
+
+``quality``: same global batch, same number of optimiser steps, 1 process (batch B) against 2
+processes (batch B/2 each): the EMA generator's window / frame Frechet distances to the data
+(the training-time evaluation, ``train.eval_every``) at a third, two thirds and the end.
 
 ``wrap``: the cost of the DistributedDataParallel wrapper itself on one device: the engine's
 training step with G and D wrapped (world size 1, real process group, real reducer) against the
@@ -35,9 +40,10 @@ FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recor
 def _config(args: argparse.Namespace, batch: int, threads: int) -> str:
     from audiogan.config import to_toml
 
+    eval_every = max(args.steps // 3, 1) if args.mode == "quality" else 0
     tree = {
         "train": {"steps": args.steps, "batch_size": batch, "seq_frames": args.frames, "log_every": args.log_every,
-                  "checkpoint_every": 10**6, "sample_every": 0, "eval_every": 0, "threads": threads,
+                  "checkpoint_every": 10**6, "sample_every": 0, "eval_every": eval_every, "threads": threads,
                   "device": args.device},
         "feature": {"n_mels": args.mels},
         "generator": {"hidden_size": args.hidden, "num_layers": args.layers},
@@ -66,19 +72,43 @@ def _run(args: argparse.Namespace, data: Path, procs: int, batch: int, threads: 
     records = [json.loads(line) for line in (work / name / "metrics.jsonl").read_text().splitlines()]
     rates = [r["steps_per_s"] for r in records if "steps_per_s" in r][1:]
     steps_s = statistics.median(rates)
+    evals = [(r["step"], r["window_fd"], r["frame_fd"]) for r in records if "window_fd" in r]
     return {"procs": procs, "batch": batch, "global": procs * batch, "threads": threads, "steps_s": steps_s,
-            "samples_s": steps_s * procs * batch, "wall": wall, "command": " ".join(command[1:])}
+            "samples_s": steps_s * procs * batch, "wall": wall, "evals": evals, "command": " ".join(command[1:])}
+
+
+def _data(args: argparse.Namespace, work: Path) -> Path:
+    if args.data:
+        return Path(args.data)
+    if FSDD.is_dir():
+        return FSDD
+    from audiogan.synthetic import write_corpus
+
+    return write_corpus(work / "corpus", per_class=20, seconds=0.6)
+
+
+def quality(args: argparse.Namespace) -> int:
+    """1 process x batch B vs 2 processes x batch B/2: same steps, window/frame FD along the way."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        data = _data(args, work)
+        rows = [_run(args, data, 1, args.batch, 1, work), _run(args, data, 2, max(args.batch // 2, 1), 1, work)]
+    print(f"data {data}; LSTM hidden {args.hidden} x {args.layers} layers, {args.frames} frames, {args.mels} mels, "
+          f"global batch {args.batch}, {args.steps} steps, device {args.device}")
+    print()
+    print("| processes x batch | step | window FD | frame FD |")
+    print("|---|---:|---:|---:|")
+    for r in rows:
+        for step, window, frame in r["evals"]:
+            print(f"| {r['procs']} x {r['batch']} | {step} | {window:.1f} | {frame:.2f} |")
+    return 0
 
 
 def scaling(args: argparse.Namespace) -> int:
     """1 vs 2 processes, real training runs."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        data = Path(args.data) if args.data else (FSDD if FSDD.is_dir() else None)
-        if data is None:
-            from audiogan.synthetic import write_corpus
-
-            data = write_corpus(work / "corpus", per_class=20, seconds=0.6)
+        data = _data(args, work)
         half = max(args.batch // 2, 1)
         plans = [(1, args.batch, 1), (1, args.batch, 2), (2, half, 1), (2, args.batch, 1)]
         rows = [_run(args, data, *plan, work) for plan in plans]
@@ -164,20 +194,24 @@ def wrap(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Parse and run one of the two benchmarks."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("scaling", "wrap"))
+    parser.add_argument("mode", choices=("scaling", "quality", "wrap"))
     parser.add_argument("--data", help="audio folder for 'scaling' (default FSDD, else synthetic)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=32, help="global batch (scaling) / batch (wrap)")
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--mels", type=int, default=80)
-    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--hidden", type=int, default=None, help="LSTM hidden size (default 128; quality 64)")
     parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=80)
+    parser.add_argument("--steps", type=int, default=None, help="steps (default 80; quality 300)")
     parser.add_argument("--log-every", type=int, default=10)
     parser.add_argument("--block", type=int, default=5, help="wrap: steps per interleaved block")
     parser.add_argument("--threads", type=int, default=1, help="wrap: torch CPU threads")
     args = parser.parse_args(argv)
-    return scaling(args) if args.mode == "scaling" else wrap(args)
+    if args.hidden is None:
+        args.hidden = 64 if args.mode == "quality" else 128
+    if args.steps is None:
+        args.steps = 300 if args.mode == "quality" else 80
+    return {"scaling": scaling, "quality": quality, "wrap": wrap}[args.mode](args)
 
 
 if __name__ == "__main__":
