@@ -159,7 +159,9 @@ class Synthesizer:
             return self.class_names.index(label)
         if isinstance(label, (int, np.integer)) and not isinstance(label, bool) and 0 <= int(label) < self.num_classes:
             return int(label)
-        raise ConfigError(f"unknown label {label!r}; this model's labels: {', '.join(self.class_names)}")
+        # Names printed through repr() only when odd: a folder name may hold a newline or NUL.
+        names = ", ".join(n if n.isprintable() else repr(n) for n in self.class_names)
+        raise ConfigError(f"unknown label {label!r}; this model's labels: {names}")
 
     def frames_for(self, seconds: float) -> tuple[int, int]:
         """``(n_frames, n_samples)`` to make ``seconds`` of audio (frames cover every sample)."""
