@@ -149,12 +149,12 @@ def test_every_loader_refuses_a_payload(tiny_run, tmp_path, capsys):
     print(f"malicious files refused: {tried} loads")
 
 
-def test_output_names_cannot_escape_out(tiny_run, tmp_path):
+def test_output_names_cannot_escape_out(tiny_run, tmp_path, capsys):
     from audiogan.checkpoint import save_checkpoint
 
     _, run = tiny_run
     data = load_checkpoint(run / "generator.pt", kind="generator")
-    data["class_names"] = ["../../escape", "/abs/path", "a\x00b", ".."][: len(data["class_names"])]
+    data["class_names"] = ["../../escape", "/abs/path", "a\x00b\nc", ".."][: len(data["class_names"])]
     if len(data["class_names"]) < 2:
         pytest.skip("tiny run has fewer than two classes")
     evil = tmp_path / "evil-run"
@@ -174,6 +174,8 @@ def test_output_names_cannot_escape_out(tiny_run, tmp_path):
     for label in ("../../x", "/etc/passwd", "b\x00a"):
         assert main(["generate", str(evil), "--out", str(out), "--label", label, "--seconds", "0.1",
                      "--device", "cpu", "--force"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "\x00" not in err, err  # one line, even with odd class names
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != evil]
     assert all(out in p.parents for p in written), written
     # resynth output names come from input stems, made safe
