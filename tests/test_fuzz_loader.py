@@ -7,6 +7,7 @@ file, with a stable reason). Anything else (another exception, a crash, a hang) 
 
 from __future__ import annotations
 
+import shutil
 import struct
 import tempfile
 from pathlib import Path
@@ -39,6 +40,7 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+    shutil.rmtree(_DIR, ignore_errors=True)
     print(f"fuzz cases run: {CASES}")
 
 
