@@ -167,3 +167,18 @@ def test_sigkill_and_resume_loop(tmp_path):
     result = kill_loop(2, tmp_path, seed=1, steps=30, log=lambda *a: None, random_wait=(1.0, 3.0))
     assert result["survived"] == 2 and result["final_step"] == 30
     print(f"kill loop: {result['survived']} kills survived ({result['during_checkpoint_write']} during a write)")
+
+
+def test_disk_full_during_generate_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
+    from badfiles import train_tiny_run
+
+    _, run = train_tiny_run(tmp_path)
+    refused = disk_full_when(monkeypatch, lambda name: name.startswith(".label-") and name.endswith(".wav"))
+    out = tmp_path / "out"
+    code = main(["generate", str(run), "--out", str(out), "--per-label", "1", "--seconds", "0.1", "--device", "cpu",
+                 "--set", "vocoder.n_iter=1"])
+    err = capsys.readouterr().err
+    assert refused and code == 2 and "Traceback" not in err, err
+    assert err.count("\n") == 1 and "No space left on device" in err, err
+    assert not out.exists() or _leftovers(out) == []  # no temporary or half-written WAV
+    assert not (out / "manifest.json").exists()
