@@ -86,14 +86,16 @@ def _registry(registry: Any, plugins: Sequence[str]) -> Any:
     return get_registry(extra=tuple(plugins))
 
 
-def _rng_state(device: torch.device) -> dict[str, Any]:
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """torch's global RNG state (and the device's on CUDA), for a checkpoint."""
     state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def _set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
+def set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
+    """Restore what :func:`rng_state` captured."""
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
@@ -169,7 +171,7 @@ class _Session:
             "format": "audiogan-checkpoint", "format_version": 1, "audiogan_version": __version__,
             "config": self.resolved_tree(), "feature_config": self.fc.to_dict(), "class_names": self.class_names,
             "components": {k: {"name": v} for k, v in self.names.items()},
-            "sampler": self.sampler.state_dict(), "rng": _rng_state(self.device),
+            "sampler": self.sampler.state_dict(), "rng": rng_state(self.device),
             "best_window_fd": self.best_fd if math.isfinite(self.best_fd) else None, **state,
         }
         if gather and self.world_size > 1:
@@ -198,9 +200,9 @@ class _Session:
             self.sampler.load_state_dict(state["sampler"])
             states = state.get("rng_world") or []
             if self.world_size > 1 and len(states) == self.world_size:  # same world: each its own stream
-                _set_rng_state(states[self.rank], self.device)
+                set_rng_state(states[self.rank], self.device)
             else:  # another world size: rank 0 continues the saved stream, the others start their own
-                _set_rng_state(state["rng"], self.device)
+                set_rng_state(state["rng"], self.device)
                 self.seed_rank(self.trainer.step_count)
             best = state.get("best_window_fd")
             self.best_fd = float(best) if best is not None else math.inf
@@ -340,13 +342,19 @@ def _train(data_dir: str | Path, config: RunConfig, saved: dict[str, Any] | None
     if world_size > 1:
         trainer.distribute()
     snapshot = session.checkpoint() if resume_from is None else None  # the fallback "last good" state
-    result = _loop(session, snapshot, progress and rank == 0)
+    result = run_loop(session, snapshot, progress and rank == 0)
     distributed.debug_dump(session.rank, session.trainer.state_dict())
     run.close()
     return result
 
 
-def _loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> TrainResult:
+def run_loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> TrainResult:
+    """The training loop shared by GAN and vocoder training (public seam for other trainers).
+
+    ``session`` provides ``config.train``, ``trainer`` (a :class:`~audiogan.trainer.Trainer`),
+    ``sampler``, ``run`` (a :class:`~audiogan.runfolder.RunFolder`), ``device``, ``save()``,
+    ``samples()`` and ``restore()``; ``snapshot`` is the last good state for the divergence guard.
+    """
     tc, trainer, run = session.config.train, session.trainer, session.run
     pin = session.device.type == "cuda"
     # On the CPU a sync costs nothing, so the guard looks every step; elsewhere only at log steps.
@@ -382,7 +390,7 @@ def _loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> Trai
             step = trainer.step_count
             bar.update(1)
             if step % guard_every == 0 and trainer.nonfinite_streak() >= tc.divergence_patience:
-                snapshot = _recover(session, snapshot)
+                snapshot = recover(session, snapshot)
                 bar.reset(total=tc.steps)
                 bar.update(trainer.step_count)
                 last_time, last_step, paused = time.perf_counter(), trainer.step_count, 0.0
@@ -424,7 +432,7 @@ def _halt(session: Any, stop: _StopFlag, deadline: float, every: int) -> bool:
     return any(flags)
 
 
-def _recover(session: _Session, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
+def recover(session: _Session, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
     """Divergence guard: restore the last good checkpoint and lower the learning rates."""
     tc, trainer, run = session.config.train, session.trainer, session.run
     if trainer.restores >= tc.max_restores:

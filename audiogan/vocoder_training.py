@@ -446,7 +446,7 @@ class VocoderTrainer(Trainer):
 
 
 class _VocoderSession:
-    """What the engine's loop (:func:`audiogan.train._loop`) and divergence guard expect of a session:
+    """What the engine's loop (:func:`audiogan.train.run_loop`) and divergence guard expect of a session:
     ``config.train``, ``trainer``, ``sampler``, ``run``, ``device``, ``save()``, ``samples()``, ``restore()``."""
 
     def __init__(self, vocoder: nn.Module, clips: AudioClips, tc: VocoderTrainConfig, tree: dict[str, Any],
@@ -481,7 +481,7 @@ class _VocoderSession:
         return {
             "format": "audiogan-checkpoint", "format_version": 1, "audiogan_version": __version__,
             "kind": "vocoder", "config": self.tree, "feature_config": self.fc.to_dict(),
-            "sampler": self.sampler.state_dict(), "rng": train_mod._rng_state(self.device),
+            "sampler": self.sampler.state_dict(), "rng": train_mod.rng_state(self.device),
             **self.trainer.state_dict(),
         }
 
@@ -492,7 +492,7 @@ class _VocoderSession:
         try:
             self.trainer.load_state_dict(state)
             self.sampler.load_state_dict(state["sampler"])
-            _train_module()._set_rng_state(state["rng"], self.device)
+            _train_module().set_rng_state(state["rng"], self.device)
         except (KeyError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise CheckpointError(f"{path}: does not match this vocoder and its discriminators: {first[:200]}") from None
@@ -595,7 +595,7 @@ def _fit(vocoder: nn.Module, dataset: Any, run_dir: Path, run: Any, tc: VocoderT
     run.write_config(tree)
     session.check_contract()
     snapshot = session.checkpoint() if resume_from is None else None  # the guard's fallback before a first checkpoint
-    result = _train_module()._loop(session, snapshot, progress)
+    result = _train_module().run_loop(session, snapshot, progress)
     run.close()
     return result
 
