@@ -56,7 +56,12 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
             torch.save(obj, handle)
     except OSError as exc:  # disk full, quota, permissions: the previous file is untouched
         raise CheckpointError(f"{path}: cannot write: {exc.strerror or exc}; the previous file is kept") from None
-    except RuntimeError as exc:  # torch.save reports a failed write inside its zip writer this way
+    except RuntimeError as exc:
+        # torch.save's zip writer turns a failed write (a real full disk) into "[enforce fail at
+        # inline_container.cc] unexpected pos", with the OSError only in the exception chain.
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, OSError):
+            raise CheckpointError(f"{path}: cannot write: {cause.strerror or cause}; the previous file is kept") from None
         if "write" not in str(exc).lower():
             raise
         raise CheckpointError(f"{path}: cannot write: {str(exc).splitlines()[0][:160]}; the previous file is kept") from None
