@@ -182,3 +182,35 @@ def test_disk_full_during_generate_is_one_line_and_leaves_no_partial_file(tmp_pa
     assert err.count("\n") == 1 and "No space left on device" in err, err
     assert not out.exists() or _leftovers(out) == []  # no temporary or half-written WAV
     assert not (out / "manifest.json").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 512 KiB tmpfs (needs root and mount permission; skipped otherwise)."""
+    import shutil
+    import subprocess
+
+    mount = shutil.which("mount")
+    point = tmp_path / "small"
+    point.mkdir()
+    if os.geteuid() != 0 or mount is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run([mount, "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(point)], capture_output=True, timeout=20)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", str(point)], capture_output=True, timeout=20)
+
+
+def test_real_full_disk(small_disk):
+    path = small_disk / "ckpt" / "last.pt"
+    save_checkpoint({"format": "audiogan-checkpoint", "format_version": 1, "step": 1, "w": torch.ones(1000)}, path)
+    with pytest.raises(CheckpointError, match=r"last\.pt: cannot write: No space left on device; the previous file is kept"):
+        save_checkpoint({"format": "audiogan-checkpoint", "format_version": 1, "step": 2, "w": torch.ones(300_000)}, path)
+    assert load_checkpoint(path)["step"] == 1 and _leftovers(small_disk) == []
+    wav = small_disk / "clip.wav"
+    with pytest.raises(DataError, match=r"clip\.wav: cannot write audio"):
+        write_audio(wav, np.zeros(400_000, dtype=np.float32), 8000)
+    assert not wav.exists() and _leftovers(small_disk) == []
