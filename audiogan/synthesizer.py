@@ -244,9 +244,15 @@ class Synthesizer:
             return torch.cat(parts, dim=-1)
 
     def context_frames(self) -> int:
-        """Frames of context either side of a vocoding window (covers the STFT window twice)."""
+        """Frames of context either side of a vocoding window.
+
+        Covers the STFT window twice and, for vocoders that declare ``context_frames`` (the
+        receptive field of a convolutional vocoder such as ``istft``), at least that much, so a
+        windowed render equals a one-shot render rather than only hiding the seam in the crossfade.
+        """
         fc = self.feature_config
-        return max(8, 2 * math.ceil(fc.win / fc.hop_length))
+        declared = int(getattr(self.vocoder, "context_frames", 0) or 0)
+        return max(8, 2 * math.ceil(fc.win / fc.hop_length), declared)
 
     def crossfade_samples(self) -> int:
         """Crossfade length between windows: two hops."""

@@ -77,8 +77,8 @@ def write_plugin(root: Path) -> Path:
     return path
 
 
-def save_vocoder(run: Path, plugin: Path, dest: Path, **feature_changes) -> Path:
-    """A vocoder.pt for the conv vocoder (random weights), optionally with a changed FeatureConfig."""
+def save_vocoder(run: Path, plugin: Path, dest: Path, name: str = "convtest", **feature_changes) -> Path:
+    """A vocoder.pt for vocoder ``name`` (random weights), optionally with a changed FeatureConfig."""
     import dataclasses
 
     from audiogan.checkpoint import component_record, load_checkpoint, save_checkpoint
@@ -92,9 +92,9 @@ def save_vocoder(run: Path, plugin: Path, dest: Path, **feature_changes) -> Path
         feature_changes.update(mel_mean=[-5.0] * n, mel_std=[2.0] * n)
     fc = dataclasses.replace(fc, **feature_changes)
     torch.manual_seed(0)
-    vocoder = registry.build("vocoder", "convtest", {}, fc, 0)
+    vocoder = registry.build("vocoder", name, {}, fc, 0)
     payload = {"format": "audiogan-vocoder", "format_version": 1,
-               "vocoder": component_record(registry, "vocoder", "convtest", vocoder), "feature_config": fc.to_dict()}
+               "vocoder": component_record(registry, "vocoder", name, vocoder), "feature_config": fc.to_dict()}
     return save_checkpoint(payload, dest)
 
 
@@ -194,6 +194,18 @@ def test_long_clips_are_vocoded_in_windows_without_seams(conv_synth):
     finally:
         conv_synth.max_vocode_frames = old
     np.testing.assert_allclose(windowed, whole, rtol=1e-4, atol=1e-6 * np.abs(whole).max())
+
+
+def test_windowed_vocoding_covers_the_neural_vocoders_receptive_field(run, plugin):
+    # istft sees more frames either side than the STFT window: windows must take its declared
+    # context_frames, or the windowed render differs from the one-shot render near every cut.
+    path = save_vocoder(run, plugin, run.parent / "istft.pt", name="istft")
+    istft_synth = audiogan.load(run, device="cpu", vocoder=path)
+    assert istft_synth.context_frames() >= istft_synth.vocoder.context_frames
+    whole = istft_synth.generate(1, 1.5, seed=3, normalise=False)[0]
+    istft_synth.max_vocode_frames = 40  # force the overlapping-window path
+    windowed = istft_synth.generate(1, 1.5, seed=3, normalise=False)[0]
+    np.testing.assert_allclose(windowed, whole, rtol=1e-4, atol=1e-5 * np.abs(whole).max())
 
 
 def test_griffin_lim_stream_matches_one_shot_spectrally(synth):
