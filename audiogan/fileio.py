@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; restore at once (import time)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -42,6 +52,12 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates 0600; the finished file should have the mode any other new file gets (or
+    # keep the mode of the file it replaces), so outputs stay readable to whoever could read them.
+    try:
+        os.chmod(tmp, stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_UMASK)
+    except OSError:
+        pass
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
