@@ -214,3 +214,31 @@ def test_real_full_disk(small_disk):
     with pytest.raises(DataError, match=r"clip\.wav: cannot write audio"):
         write_audio(wav, np.zeros(400_000, dtype=np.float32), 8000)
     assert not wav.exists() and _leftovers(small_disk) == []
+
+
+def test_training_on_a_real_full_disk_stops_cleanly(small_disk, tmp_path, capsys):
+    from audiogan.synthetic import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus", per_class=2, seconds=0.4, sample_rate=TINY_SR)
+    config = tmp_path / "tiny.toml"
+    config.write_text(to_toml(tiny_config(steps=400, checkpoint_every=2)))
+    run = small_disk / "run"  # 512 KiB: a few 65 KB checkpoints fit, then the disk is full
+    code = main(["train", str(corpus), "--run", str(run), "--config", str(config), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert err.count("\n") == 1 and "No space left on device" in err, err
+    step = load_checkpoint(run / "checkpoints" / "last.pt", kind="checkpoint")["step"]
+    assert 0 < step < 400 and _leftovers(run) == []
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    # atomic writes go through mkstemp (mode 0600); the result must get the umask's mode instead
+    mask = os.umask(0o022)
+    os.umask(mask)
+    write_audio(tmp_path / "a.wav", np.zeros(100, dtype=np.float32), 8000)
+    save_checkpoint({"format": "audiogan-checkpoint", "format_version": 1}, tmp_path / "c.pt")
+    for name in ("a.wav", "c.pt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+    os.chmod(tmp_path / "c.pt", 0o640)  # a replaced file keeps its mode
+    save_checkpoint({"format": "audiogan-checkpoint", "format_version": 1}, tmp_path / "c.pt")
+    assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o640
