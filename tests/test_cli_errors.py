@@ -113,6 +113,8 @@ CASES = [
     (["generate", "{R}", "--out", "{O}", "--vocoder", "{T}/missing.pt"], "missing.pt"),
     (["generate", "{R}", "--out", "{O}", "--set", "vocoder.n_iter=x"], "vocoder.n_iter"),
         (["generate", "{R}", "--out", "{O}", "--set", "vocoder.bogus=1"], "vocoder.bogus"),
+    (["generate", "{R}", "--out", "{O}", "--set", "vocoder.n_iter=-1"], "vocoder.n_iter"),
+    (["generate", "{R}", "--out", "{O}", "--set", "vocoder.momentum=5"], "vocoder.momentum"),
     (["generate", "{R}", "--out", "{O}", "--set", "train.steps=1"], "train"),
     (["generate", "{R}", "--out", "{O}", "--device", "cuda:9"], "cuda"),
     (["generate", "{R}", "--out", "{O}", "--device", "bogus"], "bogus"),
