@@ -7,6 +7,7 @@ deep inside a loss. :mod:`audiogan.testing` runs the same checks in plugin autho
 
 from __future__ import annotations
 
+import traceback
 from typing import Any, Sequence
 
 import torch
@@ -15,7 +16,7 @@ from torch import nn
 from .errors import AudioganError, PluginError
 from .plugins import plugin_of
 
-__all__ = ["call", "check_discriminator_output", "check_generator_output", "check_vocoder_output", "describe"]
+__all__ = ["blame", "call", "check_discriminator_output", "check_generator_output", "check_vocoder_output", "describe"]
 
 
 def describe(component: nn.Module) -> str:
@@ -38,6 +39,32 @@ def call(component: nn.Module, fn: Any, *args: Any, **kwargs: Any) -> Any:
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise PluginError(f"{describe(component)} failed: {type(exc).__name__}: {first}") from exc
+
+
+def blame(exc: BaseException, components: Sequence[nn.Module]) -> PluginError | None:
+    """The one-line :class:`PluginError` for ``exc`` if it was raised inside one of ``components``' code.
+
+    Used where a whole training step (many forward calls, backward, optimiser) runs at once and
+    wrapping each call is impractical: the innermost traceback frame that belongs to a
+    component's own module decides which plugin is named. ``None`` when no component's code is
+    on the traceback (an engine bug keeps its traceback).
+    """
+    if isinstance(exc, AudioganError) or not isinstance(exc, Exception):
+        return None
+    owners: dict[str, nn.Module] = {}
+    for component in components:
+        for cls in type(component).__mro__:
+            module = getattr(cls, "__module__", "") or ""
+            if module.startswith(("audiogan.", "torch")) or module in ("audiogan", "builtins", "abc"):
+                continue
+            owners.setdefault(module, component)
+    frames = [frame for frame, _ in traceback.walk_tb(exc.__traceback__)]
+    for frame in reversed(frames):
+        component = owners.get(frame.f_globals.get("__name__", ""))
+        if component is not None:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            return PluginError(f"{describe(component)} failed: {type(exc).__name__}: {first}")
+    return None
 
 
 def _fail(component: nn.Module, what: str) -> None:

@@ -151,10 +151,10 @@ class _Session:
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), torch.no_grad():
             t.generator.eval(), t.discriminator.eval()  # eval: spectral norm leaves its state alone
             try:
-                frames, _ = t.generator(torch.randn(size, t.generator.latent_dim, device=self.device), labels,
-                                        tc.seq_frames)
+                z = torch.randn(size, t.generator.latent_dim, device=self.device)
+                frames, _ = contracts.call(t.generator, t.generator, z, labels, tc.seq_frames)
                 contracts.check_generator_output(t.generator, frames, size, tc.seq_frames)
-                logits, features = t.discriminator(frames, labels)
+                logits, features = contracts.call(t.discriminator, t.discriminator, frames, labels)
                 contracts.check_discriminator_output(t.discriminator, logits, features, size)
             finally:
                 t.generator.train(), t.discriminator.train()
@@ -386,7 +386,13 @@ def run_loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> T
             batch = session.sampler.next_batch()
             if pin:
                 batch.frames, batch.mask = batch.frames.pin_memory(), batch.mask.pin_memory()
-            trainer.step(batch)
+            try:
+                trainer.step(batch)
+            except Exception as exc:  # a plugin's own code failing mid-run: one line naming it
+                error = contracts.blame(exc, _components(trainer))
+                if error is None:
+                    raise
+                raise error from exc
             step = trainer.step_count
             bar.update(1)
             if step % guard_every == 0 and trainer.nonfinite_streak() >= tc.divergence_patience:
@@ -430,6 +436,10 @@ def _halt(session: Any, stop: _StopFlag, deadline: float, every: int) -> bool:
         flags = distributed.agree(flags, session.device if session.device.type == "cuda" else torch.device("cpu"))
         stop.requested = stop.requested or flags[0]
     return any(flags)
+
+
+def _components(trainer: Any) -> list[torch.nn.Module]:
+    return [m for m in (getattr(trainer, "generator", None), getattr(trainer, "discriminator", None)) if m is not None]
 
 
 def recover(session: _Session, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:

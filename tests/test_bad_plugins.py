@@ -110,10 +110,7 @@ def _train(corpus: Path, folder: Path, plugin: Path, capsys, steps: int = 2, res
     ("import", "boom at import"),
     ("register", "boom in register_generators"),
     ("construct", "boom in __init__"),
-    pytest.param("forward", "boom in forward", marks=pytest.mark.xfail(
-        strict=True, reason="train.py Session.check_contracts calls G/D without wrapping plugin exceptions: a "
-        "RuntimeError from a plugin's forward is a raw traceback, not a PluginError naming it (engine owner; "
-        "audiogan.contracts.call(component, fn, ...) does the wrapping)")),
+    ("forward", "boom in forward"),
     ("nan", "non-finite"),
     ("shape", "shape"),
 ])
@@ -141,9 +138,6 @@ def test_registry_errors_name_the_plugin(tmp_path):
         registry.build("generator", "badgen", {}, FeatureConfig(n_mels=8), 0)
 
 
-@pytest.mark.xfail(strict=True, reason="train.py: an exception raised by a plugin's forward after the first "
-                   "(contract-checked) steps escapes the loop as a raw traceback instead of a PluginError naming "
-                   "the plugin (engine owner)")
 def test_plugin_failing_mid_run_stops_cleanly_with_its_checkpoint(corpus, tmp_path, capsys):
     # forward behaves for the first calls (contract checks, 2 checkpoints), then raises
     plugin = plugin_file(tmp_path, "forward", fail_after=12)

@@ -221,3 +221,21 @@ def test_every_registered_component_passes_the_kit(audiogan_registry, kind):
     assert names
     for name in names:
         check(audiogan_registry.get(kind, name))
+
+
+def test_blame_names_the_plugin_whose_code_raised_and_nothing_else():
+    from audiogan.contracts import blame
+    from audiogan.plugins import get_registry
+    from audiogan.testing import tiny_features
+
+    registry = get_registry()
+    generator = registry.build("generator", "gru", {"hidden_size": 8, "num_layers": 1}, tiny_features(), 0)
+    try:
+        generator(torch.zeros(2, 3), None, 4)  # wrong latent size: raised inside the plugin's forward
+    except RuntimeError as exc:
+        error = blame(exc, [generator])
+    assert error is not None and "generator 'gru'" in str(error) and "\n" not in str(error)
+    try:
+        torch.zeros(2) @ torch.zeros(3)  # engine-side failure: no plugin frame on the traceback
+    except RuntimeError as exc:
+        assert blame(exc, [generator]) is None
