@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter()
     for name in names:
         extra = (QUICK.get(name, []) if args.quick else []) + passthrough.get(name, [])
-        print(f"running benchmarks.{name} {' '.join(extra)} ...", file=sys.stderr, flush=True)
+        print(f"running {' '.join(['benchmarks.' + name, *extra])} ...", file=sys.stderr, flush=True)
         load_before = load_average()
         result = run_one(name, extra, args.timeout)
         failed += result.returncode != 0
