@@ -23,7 +23,7 @@ path, inputs, outputs = sys.argv[1:4]
 files = {"audiogan.json": ""}
 m = torch.jit.load(path, _extra_files=files)
 meta = json.loads(files["audiogan.json"])
-z, labels = torch.load(inputs)
+z, labels = torch.load(inputs, weights_only=True)
 torch.manual_seed(0)
 frames, *state = m.start(z, labels)
 more, *state = m.step(z, labels, *state)
