@@ -377,6 +377,9 @@ def run_loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> T
         run.scalars(step, {f"train/{k}": v for k, v in out.items() if k not in ("step", "time")})
         bar.set_postfix(d=f"{out['loss_d']:.3f}", g=f"{out['loss_g']:.3f}",
                         fm=f"{out['loss_fm']:.3f}", skip=out["skipped"], refresh=False)
+        if not progress and run.enabled:  # no bar (--no-progress, a log file): one status line per log step
+            print(f"step {step}/{tc.steps}  loss_d {out['loss_d']:.3f}  loss_g {out['loss_g']:.3f}  "
+                  f"{out['steps_per_s']:.1f} steps/s", flush=True)
         return out
 
     with _StopFlag() as stop:

@@ -172,6 +172,18 @@ def test_config_errors_are_one_line_and_name_the_key(corpus, tmp_path, capsys, e
     assert code == 2 and message in err and len(err.splitlines()) == 1, err
 
 
+def test_no_progress_prints_a_status_line_per_log_step(corpus, tmp_path, capsys):
+    # With no bar (a nohup'd run writing to a log file) the log must still show the run advancing.
+    from audiogan.config import to_toml
+
+    config = tmp_path / "t.toml"
+    config.write_text(to_toml(tiny(train={"steps": 6, "log_every": 2, "checkpoint_every": 6})))
+    assert main(["train", str(corpus), "--run", str(tmp_path / "run"), "--config", str(config), "--no-progress"]) == 0
+    status = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in status] == ["2/6", "4/6", "6/6"], status
+    assert all("loss_d" in line and "steps/s" in line for line in status)
+
+
 def test_cli_missing_toml_is_an_error(corpus, tmp_path, capsys):
     assert main(["train", str(corpus), "--run", str(tmp_path / "r"), "--config", str(tmp_path / "no.toml")]) == 2
     assert "no.toml" in capsys.readouterr().err

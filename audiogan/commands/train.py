@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     parser.add_argument("--compile", action="store_true", default=None, help="torch.compile G and D")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.pt")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar: print a status line every train.log_every steps instead (for log files)")
 
 
 def cli_overrides(args: argparse.Namespace) -> list[str]:
