@@ -9,7 +9,8 @@ which on a CPU budget gets the phase roughly right before the discriminators joi
 Data: the same folder dataset, feature cache and FeatureConfig as the GAN run. Each usable clip's
 audio is decoded once (resampled to the run's rate) beside its cached log-mel; a batch is ``B``
 aligned crops ``(mel (B, M, T), audio (B, T * hop))``, the vocoder's input being the mel of the
-*whole* clip (as at generation time), not of the crop.
+*whole* clip (as at generation time), not of the crop (see :mod:`audiogan.vocoder_data`). The losses
+and the validation metric live in :mod:`audiogan.vocoder_losses`.
 
 Run folder: the vocoder's training state lives in ``RUN/vocoder/`` (config.toml, checkpoints/,
 metrics.jsonl, tensorboard/, samples/), managed by the engine's :class:`~audiogan.runfolder.RunFolder`;
@@ -27,8 +28,6 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-import torchaudio
 from torch import nn
 
 from audiogan_plugins import vocoder_discriminators as vd
@@ -36,16 +35,18 @@ from audiogan_plugins import vocoder_discriminators as vd
 from . import __version__, contracts
 from .checkpoint import load_checkpoint
 from .config import FeatureConfig
-from .errors import CheckpointError, ConfigError, DataError
-from .features import MelFrontEnd
+from .errors import CheckpointError, ConfigError
 from .objectives import LOSSES
 from .trainer import Trainer
+from .vocoder_data import AudioClips, SegmentSampler
+from .vocoder_losses import MultiResolutionSTFTLoss, MultiScaleMelLoss, log_mel_l1
 
 __all__ = [
     "VocoderTrainConfig",
     "AudioClips",
     "SegmentSampler",
     "MultiScaleMelLoss",
+    "MultiResolutionSTFTLoss",
     "log_mel_l1",
 ]
 
@@ -133,181 +134,6 @@ class VocoderTrainConfig:
         bad = [n for n in self.discriminators if n not in DISCRIMINATORS]
         if bad or not self.discriminators:
             raise ConfigError(f"train.discriminators={self.discriminators!r}: choose one or more of {', '.join(DISCRIMINATORS)}")
-
-
-# --------------------------------------------------------------------------- data
-
-
-class AudioClips:
-    """The usable clips of a :class:`~audiogan.data.FeatureSet` as aligned (log-mel, audio) pairs.
-
-    ``mels[i]`` is ``(T_i, M)`` raw log-mel (from the feature cache) and ``audio[i]`` is
-    ``(T_i * hop,)`` float32: frame ``t`` is centred on sample ``t * hop``, so frames ``[a, a+T)``
-    are voiced by samples ``[a * hop, (a + T) * hop)``. Clips shorter than a crop are padded with
-    silence (audio zeros, mel at the floor) because a vocoder must also learn to stay quiet.
-    """
-
-    def __init__(self, dataset: Any, min_frames: int = 1, max_seconds: float = math.inf, progress: bool = False) -> None:
-        from .audio import load_audio
-        from .features import samples_to_frames
-
-        fc: FeatureConfig = dataset.feature_config
-        total = float(getattr(dataset, "total_seconds", 0.0))
-        if total > max_seconds:
-            raise DataError(
-                f"{dataset.root}: {total:.0f} s of audio is more than train.max_audio_seconds={max_seconds:g} held in memory"
-            )
-        hop, floor = fc.hop_length, math.log(fc.log_floor)
-        front: MelFrontEnd | None = None
-        self.feature_config = fc
-        self.files: list[str] = list(dataset.files)
-        self.mels: list[np.ndarray] = []
-        self.audio: list[np.ndarray] = []
-        self.real_frames: list[int] = []  # frames before any padding
-        indices = range(len(dataset))
-        if progress:
-            from tqdm import tqdm
-
-            indices = tqdm(indices, desc="loading audio", unit="file", leave=False)
-        for i in indices:
-            wave = load_audio(dataset.root / dataset.files[i], fc.sample_rate)
-            mel = np.asarray(dataset.log_mel(i), dtype=np.float32)
-            if mel.shape[0] != samples_to_frames(wave.shape[0], fc):
-                # A cache built differently (e.g. trimmed) would misalign crops: recompute from the audio.
-                front = front or MelFrontEnd(fc)
-                with torch.no_grad():
-                    mel = front.log_mel(torch.from_numpy(wave))[0].numpy()
-            self.real_frames.append(mel.shape[0])
-            frames = max(mel.shape[0], min_frames)
-            padded = np.zeros(frames * hop, dtype=np.float32)
-            n = min(wave.shape[0], padded.shape[0])
-            padded[:n] = wave[:n]
-            if frames > mel.shape[0]:
-                mel = np.concatenate([mel, np.full((frames - mel.shape[0], mel.shape[1]), floor, np.float32)])
-            self.mels.append(mel)
-            self.audio.append(padded)
-
-    def __len__(self) -> int:
-        return len(self.mels)
-
-
-class SegmentSampler:
-    """Seeded random crops ``(mel (B, M, T), audio (B, T * hop))``; resumable from a batch count.
-
-    Batch ``k`` comes from a generator seeded with ``(seed, k)`` (as the GAN's sampler), so a resumed
-    run draws exactly the batches it would have drawn. Clips are picked in proportion to their
-    length, so every second of audio is equally likely.
-    """
-
-    def __init__(self, clips: AudioClips, batch_size: int, segment_frames: int, seed: int = 0) -> None:
-        self.clips, self.batch_size, self.segment_frames = clips, int(batch_size), int(segment_frames)
-        self.seed = int(seed)
-        self.batches_drawn = 0
-        lengths = np.array([m.shape[0] for m in clips.mels], dtype=np.float64)
-        self._weights = lengths / lengths.sum()
-
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The next ``(mel (B, M, T), audio (B, S), mask (B, T))`` CPU tensors (mask: True on real frames)."""
-        rng = np.random.default_rng([self.seed, self.batches_drawn])
-        self.batches_drawn += 1
-        T, hop = self.segment_frames, self.clips.feature_config.hop_length
-        picks = rng.choice(len(self.clips), size=self.batch_size, p=self._weights)
-        mels, waves, masks = [], [], []
-        for i in picks.tolist():
-            mel, wave = self.clips.mels[i], self.clips.audio[i]
-            start = int(rng.integers(mel.shape[0] - T + 1))
-            mels.append(mel[start : start + T].T)
-            waves.append(wave[start * hop : (start + T) * hop])
-            masks.append(np.arange(start, start + T) < self.clips.real_frames[i])
-        return torch.from_numpy(np.stack(mels)), torch.from_numpy(np.stack(waves)), torch.from_numpy(np.stack(masks))
-
-    def state_dict(self) -> dict[str, int]:
-        """Plain ints: enough to continue the same stream."""
-        return {"seed": self.seed, "batches_drawn": self.batches_drawn}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state_dict`."""
-        self.seed, self.batches_drawn = int(state["seed"]), int(state["batches_drawn"])
-
-
-# --------------------------------------------------------------------------- losses and metrics
-
-
-def _mel_transform(fc: FeatureConfig, n_fft: int, n_mels: int) -> torchaudio.transforms.MelSpectrogram:
-    return torchaudio.transforms.MelSpectrogram(
-        sample_rate=fc.sample_rate, n_fft=n_fft, win_length=n_fft, hop_length=max(1, n_fft // 4),
-        f_min=fc.f_min, f_max=fc.f_max, n_mels=n_mels, power=1.0, center=True, pad_mode="constant",
-    )
-
-
-class MultiScaleMelLoss(nn.Module):
-    """Mean L1 between log-mels of two waveforms at several FFT sizes (DAC / multi-band MelGAN style).
-
-    Scale ``s`` uses ``n_fft * s`` with hop ``n_fft * s / 4`` and ``n_mels * min(s, 1)`` bands (fewer
-    bands at short FFTs so no mel filter falls between two FFT bins). Scale 1 is the run's own
-    front end, so the loss includes exactly the features the GAN models.
-    """
-
-    def __init__(self, feature_config: FeatureConfig, scales: Sequence[float] = (0.5, 1.0, 2.0)) -> None:
-        super().__init__()
-        fc = feature_config
-        self.log_floor = fc.log_floor
-        self.transforms = nn.ModuleList()
-        for scale in scales:
-            if scale == 1.0:
-                self.transforms.append(MelFrontEnd(fc).mel)
-                continue
-            n_fft = max(64, int(round(fc.n_fft * scale)))
-            self.transforms.append(_mel_transform(fc, n_fft, max(8, int(round(fc.n_mels * min(scale, 1.0))))))
-
-    def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """``(B, S), (B, S) -> ()`` float32."""
-        with torch.autocast(device_type=estimate.device.type, enabled=False):
-            estimate, target = estimate.float(), target.float()
-            total = estimate.new_zeros(())
-            for transform in self.transforms:
-                a = transform(estimate).clamp_min(self.log_floor).log()
-                b = transform(target).clamp_min(self.log_floor).log()
-                total = total + F.l1_loss(a, b)
-            return total / len(self.transforms)
-
-
-class MultiResolutionSTFTLoss(nn.Module):
-    """Parallel WaveGAN's auxiliary loss: spectral convergence + log-magnitude L1, averaged over FFT sizes.
-
-    Long windows see whether partials stay coherent from frame to frame, which the mel loss
-    (coarse in frequency) barely does; it speeds up learning of consistent phase.
-    """
-
-    def __init__(self, feature_config: FeatureConfig, scales: Sequence[float] = (0.5, 1.0, 2.0)) -> None:
-        super().__init__()
-        self.sizes = [max(64, int(round(feature_config.n_fft * s))) for s in scales]
-        for n in self.sizes:
-            self.register_buffer(f"window_{n}", torch.hann_window(n), persistent=False)
-
-    def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """``(B, S), (B, S) -> ()`` float32."""
-        with torch.autocast(device_type=estimate.device.type, enabled=False):
-            total = estimate.new_zeros((), dtype=torch.float32)
-            for n in self.sizes:
-                window = getattr(self, f"window_{n}")
-                spec = lambda x: torch.stft(x.float(), n, n // 4, n, window, center=True, pad_mode="constant",  # noqa: E731
-                                            return_complex=True).abs().clamp_min(1e-5)
-                x, y = spec(estimate), spec(target)
-                convergence = torch.linalg.norm(y - x, dim=(1, 2)) / torch.linalg.norm(y, dim=(1, 2)).clamp_min(1e-5)
-                total = total + convergence.mean() + F.l1_loss(x.log(), y.log())
-            return total / len(self.sizes)
-
-
-def log_mel_l1(reference: torch.Tensor, estimate: torch.Tensor, feature_config: FeatureConfig) -> float:
-    """Mean absolute difference of the run's log-mel features (natural log) between two ``(S,)`` waveforms.
-
-    Both are cut to the shorter length first; the feature scale is the FeatureConfig's own.
-    """
-    n = min(reference.shape[-1], estimate.shape[-1])
-    front = MelFrontEnd(feature_config)
-    with torch.no_grad():
-        return float((front.log_mel(reference[..., :n]) - front.log_mel(estimate[..., :n])).abs().mean())
 
 
 # --------------------------------------------------------------------------- the inference file
