@@ -23,23 +23,22 @@ SECTIONS = ("train", "data", "feature", "generator", "discriminator", "vocoder")
 
 
 @dataclasses.dataclass
-class TrainConfig:
-    """The loop's settings. Defaults favour stable, visible progress; the CLI can override each."""
+class LoopConfig:
+    """The settings the engine's loop reads (:func:`audiogan.train.run_loop`, ``recover`` and the
+    :class:`~audiogan.trainer.Trainer`'s optimisers, clipping and EMA), shared by the GAN's
+    :class:`TrainConfig` and the vocoder's ``VocoderTrainConfig`` so one loop serves both.
+
+    Defaults are the GAN's; a subclass changes one by redeclaring the field (its TOML key stays the same).
+    """
 
     steps: int = 5000  # total training steps (one D update + one G update each)
     max_minutes: float = 0.0  # also stop (with a checkpoint) after this much wall time; 0 = no limit
-    batch_size: int = 32  # sequences per batch
-    seq_frames: int = 24  # frames per crop (~0.4 s): keeps most FSDD-like one-shots (median ~26 frames)
-    loss: str = "hinge"  # hinge | non-saturating | least-squares | wgan-gp
     optimizer: Literal["adam", "adamw"] = "adam"  # both use the fused kernels (no sync to skip a step)
     lr_g: float = 2e-4  # TTUR (Heusel et al. 2017): D learns faster than G
     lr_d: float = 5e-4  # (the demo's small models learn fastest at about 5e-4 / 1e-3)
     betas: list[float] = dataclasses.field(default_factory=lambda: [0.5, 0.99])  # Adam betas
     weight_decay: float = 0.0  # AdamW only
     grad_clip: float = 1.0  # max global grad norm per model; 0 turns clipping off
-    feature_matching: float = 10.0  # weight of G's feature-matching loss (10 beat 1 on the synthetic corpus); 0 = off
-    r1_gamma: float = 0.0  # R1 penalty weight (gamma); 0 turns it off
-    gp_weight: float = 10.0  # WGAN-GP penalty weight (loss = "wgan-gp" only)
     ema_decay: float = 0.999  # EMA of G's weights, used for samples and generator.pt
     seed: int = 0  # seeds torch, the sampler and the sample latents
     device: str = "auto"  # auto (cuda > mps > cpu) | cpu | cuda | cuda:N | mps
@@ -50,26 +49,18 @@ class TrainConfig:
     checkpoint_every: int = 500  # steps between checkpoints (plus one at the end and on Ctrl-C)
     keep_checkpoints: int = 3  # step-XXXXXX.pt files kept (last.pt is always kept)
     sample_every: int = 1000  # steps between sample WAVs/PNGs (plus one at the end); 0 = only at the end
-    sample_frames: int = 64  # frames per sample sequence
-    samples_per_class: int = 1  # sample sequences per class (or in total when unlabelled)
-    eval_every: int = 1000  # steps between window/frame FD scores of the EMA G (best -> checkpoints/best.pt); 0 = off
-    eval_clips: int = 64  # generated sequences per evaluation
-    eval_real_clips: int = 256  # real clips the evaluation compares with (fixed sample of the folder)
     divergence_patience: int = 20  # non-finite steps in a row before restoring the last good checkpoint
     divergence_lr_factor: float = 0.5  # learning rates are multiplied by this after a restore
     max_restores: int = 5  # give up (error) after this many restores
 
     def __post_init__(self) -> None:
-        positive = ("steps", "batch_size", "seq_frames", "log_every", "checkpoint_every", "keep_checkpoints",
-                    "sample_frames", "samples_per_class", "divergence_patience", "eval_clips", "eval_real_clips")
-        for key in positive:
+        for key in ("steps", "log_every", "checkpoint_every", "keep_checkpoints", "divergence_patience"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
         for key in ("lr_g", "lr_d"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
-        for key in ("threads", "max_minutes", "weight_decay", "grad_clip", "feature_matching", "r1_gamma", "gp_weight", "sample_every",
-                    "max_restores", "eval_every"):
+        for key in ("threads", "max_minutes", "weight_decay", "grad_clip", "sample_every", "max_restores"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be >= 0")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
@@ -78,10 +69,38 @@ class TrainConfig:
             raise ConfigError(f"train.ema_decay={self.ema_decay!r} must be in [0, 1)")
         if not 0.0 < self.divergence_lr_factor <= 1.0:
             raise ConfigError(f"train.divergence_lr_factor={self.divergence_lr_factor!r} must be in (0, 1]")
-        check_loss(self.loss)
-        device_name = self.device.split(":")[0]
-        if device_name not in ("auto", "cpu", "cuda", "mps"):
+        if self.device.split(":")[0] not in ("auto", "cpu", "cuda", "mps"):
             raise ConfigError(f"train.device={self.device!r}: expected auto, cpu, cuda, cuda:N or mps")
+
+
+@dataclasses.dataclass
+class TrainConfig(LoopConfig):
+    """The GAN loop's settings. Defaults favour stable, visible progress; the CLI can override each.
+
+    The loop's own fields (steps, optimiser, intervals, device, divergence guard) are :class:`LoopConfig`'s.
+    """
+
+    batch_size: int = 32  # sequences per batch
+    seq_frames: int = 24  # frames per crop (~0.4 s): keeps most FSDD-like one-shots (median ~26 frames)
+    loss: str = "hinge"  # hinge | non-saturating | least-squares | wgan-gp
+    feature_matching: float = 10.0  # weight of G's feature-matching loss (10 beat 1 on the synthetic corpus); 0 = off
+    r1_gamma: float = 0.0  # R1 penalty weight (gamma); 0 turns it off
+    gp_weight: float = 10.0  # WGAN-GP penalty weight (loss = "wgan-gp" only)
+    sample_frames: int = 64  # frames per sample sequence
+    samples_per_class: int = 1  # sample sequences per class (or in total when unlabelled)
+    eval_every: int = 1000  # steps between window/frame FD scores of the EMA G (best -> checkpoints/best.pt); 0 = off
+    eval_clips: int = 64  # generated sequences per evaluation
+    eval_real_clips: int = 256  # real clips the evaluation compares with (fixed sample of the folder)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key in ("batch_size", "seq_frames", "sample_frames", "samples_per_class", "eval_clips", "eval_real_clips"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
+        for key in ("feature_matching", "r1_gamma", "gp_weight", "eval_every"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"train.{key}={getattr(self, key)!r} must be >= 0")
+        check_loss(self.loss)
 
 
 @dataclasses.dataclass

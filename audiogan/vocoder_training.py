@@ -37,6 +37,7 @@ from .checkpoint import load_checkpoint
 from .config import FeatureConfig
 from .errors import CheckpointError, ConfigError
 from .objectives import LOSSES
+from .train_config import LoopConfig
 from .trainer import Trainer
 from .vocoder_data import AudioClips, SegmentSampler
 from .vocoder_losses import MultiResolutionSTFTLoss, MultiScaleMelLoss, log_mel_l1
@@ -52,16 +53,16 @@ __all__ = [
 
 
 @dataclasses.dataclass
-class VocoderTrainConfig:
+class VocoderTrainConfig(LoopConfig):
     """Settings of vocoder training (``--set train.key=value`` on ``train-vocoder``).
 
     Field names shared with the GAN's :class:`~audiogan.train_config.TrainConfig` (``lr_g``,
     ``optimizer``, ``divergence_patience``, ...) mean the same thing: the engine's optimiser,
-    checkpoint, logging and divergence-guard code reads them from either.
+    checkpoint, logging and divergence-guard code reads them from either. The shared fields are
+    :class:`~audiogan.train_config.LoopConfig`'s; those redeclared here have the vocoder's defaults.
     """
 
     steps: int = 20000  # optimiser steps (one D + one vocoder update each once the discriminators are on)
-    max_minutes: float = 0.0  # also stop (with a checkpoint and vocoder.pt) after this much wall time; 0 = no limit
     batch_size: int = 8  # crops per batch
     segment_frames: int = 32  # frames per crop (32 x 256 = 0.5 s at 16 kHz: FSDD clips are ~0.4 s)
     optimizer: Literal["adam", "adamw"] = "adamw"  # AdamW as Vocos and HiFi-GAN
@@ -87,48 +88,30 @@ class VocoderTrainConfig:
     mpd_channels: list[int] = dataclasses.field(default_factory=lambda: [8, 32, 64, 64])  # MPD conv widths
     mrd_channels: int = 16  # MRD conv width
     mrd_scales: list[float] = dataclasses.field(default_factory=lambda: [0.5, 1.0, 2.0])  # MRD FFT sizes as multiples of n_fft
-    seed: int = 0  # seeds torch and the crop sampler
-    threads: int = 0  # CPU threads for torch (0 = torch's default); 1 is far faster on a busy shared CPU
-    device: str = "auto"  # auto (cuda > mps > cpu) | cpu | cuda | cuda:N | mps
     amp: bool = True  # bf16 autocast on CUDA when supported (the iSTFT and the losses stay float32)
-    compile: bool = False  # torch.compile the vocoder and discriminators (opt-in)
-    log_every: int = 50  # steps between metrics.jsonl / TensorBoard / progress-bar updates
     checkpoint_every: int = 500  # steps between checkpoints and vocoder.pt updates (plus at the end and on Ctrl-C)
-    keep_checkpoints: int = 3  # step-XXXXXX.pt files kept (last.pt is always kept)
     sample_every: int = 1000  # steps between resynthesised sample clips + validation log-mel L1; 0 = only at the end
     samples: int = 3  # clips resynthesised for listening and validation
-    divergence_patience: int = 20  # non-finite steps in a row before restoring the last good checkpoint
-    divergence_lr_factor: float = 0.5  # learning rates are multiplied by this after a restore
-    max_restores: int = 5  # give up (error) after this many restores
     max_audio_seconds: float = 7200.0  # audio held in memory for crops (~0.5 GB at 16 kHz); more is an error
     cache_dir: str | None = None  # feature cache location; None means DATA_DIR/.audiogan-cache
     workers: int | None = None  # feature extraction processes; None = automatic
 
     def __post_init__(self) -> None:
-        for key in ("steps", "batch_size", "segment_frames", "log_every", "checkpoint_every", "keep_checkpoints",
-                    "samples", "divergence_patience"):
+        super().__post_init__()
+        for key in ("batch_size", "segment_frames", "samples"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
-        for key in ("lr_g", "lr_d", "lr_final", "max_audio_seconds"):
+        for key in ("lr_final", "max_audio_seconds"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
-        for key in ("threads", "max_minutes", "mel_weight", "stft_weight", "fm_weight", "adv_weight", "warmup_steps", "grad_clip", "sample_every",
-                    "weight_decay", "max_restores"):
+        for key in ("mel_weight", "stft_weight", "fm_weight", "adv_weight", "warmup_steps"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be >= 0")
-        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
-            raise ConfigError(f"train.betas={self.betas!r} must be two numbers in [0, 1)")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"train.ema_decay={self.ema_decay!r} must be in [0, 1)")
-        if not 0.0 < self.divergence_lr_factor <= 1.0:
-            raise ConfigError(f"train.divergence_lr_factor={self.divergence_lr_factor!r} must be in (0, 1]")
         if self.loss not in ("hinge", "least-squares"):
             raise ConfigError(f"train.loss={self.loss!r}: vocoders support hinge or least-squares (of {', '.join(LOSSES)})")
         for key in ("mel_scales", "mrd_scales"):
             if not getattr(self, key) or min(getattr(self, key)) <= 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be positive multiples of n_fft")
-        if self.device.split(":")[0] not in ("auto", "cpu", "cuda", "mps"):
-            raise ConfigError(f"train.device={self.device!r}: expected auto, cpu, cuda, cuda:N or mps")
         from audiogan_plugins.vocoder_discriminators import DISCRIMINATORS
 
         bad = [n for n in self.discriminators if n not in DISCRIMINATORS]
