@@ -37,7 +37,7 @@ import torch
 FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
 
 
-def _config(args: argparse.Namespace, batch: int, threads: int) -> str:
+def _config(args: argparse.Namespace, batch: int, threads: int, cache_dir: Path) -> str:
     from audiogan.config import to_toml
 
     eval_every = max(args.steps // 3, 1) if args.mode == "quality" else 0
@@ -45,6 +45,8 @@ def _config(args: argparse.Namespace, batch: int, threads: int) -> str:
         "train": {"steps": args.steps, "batch_size": batch, "seq_frames": args.frames, "log_every": args.log_every,
                   "checkpoint_every": 10**6, "sample_every": 0, "eval_every": eval_every, "threads": threads,
                   "device": args.device},
+        # The cache goes to the work folder: never write into the data folder (FSDD is shared, read-only).
+        "data": {"cache_dir": str(cache_dir)},
         "feature": {"n_mels": args.mels},
         "generator": {"hidden_size": args.hidden, "num_layers": args.layers},
         "discriminator": {"hidden_size": args.hidden, "num_layers": args.layers},
@@ -56,7 +58,7 @@ def _config(args: argparse.Namespace, batch: int, threads: int) -> str:
 def _run(args: argparse.Namespace, data: Path, procs: int, batch: int, threads: int, work: Path) -> dict:
     name = f"p{procs}-b{batch}-t{threads}"
     config = work / f"{name}.toml"
-    config.write_text(_config(args, batch, threads))
+    config.write_text(_config(args, batch, threads, work / "cache"))
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     train = ["train", str(data), "--run", str(work / name), "--config", str(config), "--no-progress"]
     if procs == 1:
