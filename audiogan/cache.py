@@ -21,6 +21,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import stat
 import sys
 import time
 import uuid
@@ -138,6 +139,16 @@ class CacheIndex:
         return total
 
 
+def _writable(folder: Path) -> bool:
+    # root's os.access ignores mode bits: a folder marked read-only for everyone (a shared data
+    # set, a CI copy) is treated as read-only for root too, so nothing is written into it.
+    try:
+        no_write_bits = stat.S_IMODE(folder.stat().st_mode) & 0o222 == 0
+    except OSError:
+        return False
+    return not no_write_bits and os.access(folder, os.W_OK)
+
+
 def cache_folder(root: str | os.PathLike, fc: FeatureConfig, cache_dir: str | os.PathLike | None = None) -> Path:
     """Where the cache for ``root`` under ``fc``'s layout lives.
 
@@ -148,7 +159,7 @@ def cache_folder(root: str | os.PathLike, fc: FeatureConfig, cache_dir: str | os
     """
     if cache_dir is None:
         inside = Path(root) / DEFAULT_CACHE_NAME
-        if inside.is_dir() or os.access(root, os.W_OK):
+        if inside.is_dir() or _writable(Path(root)):
             return inside / fc.layout_key()
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         cache_dir = Path(base) / "audiogan"

@@ -154,6 +154,19 @@ def test_read_only_folder_uses_the_user_cache(synthetic_corpus, tmp_path, monkey
     assert not (synthetic_corpus / ".audiogan-cache").exists()
 
 
+def test_folder_without_write_bits_is_left_alone_even_by_root(synthetic_corpus, tmp_path, monkeypatch):
+    # A shared data set (or CI's copy of it) is marked read-only; root could still write into it.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    mode = synthetic_corpus.stat().st_mode
+    synthetic_corpus.chmod(0o555)
+    try:
+        ds = load(synthetic_corpus)
+    finally:
+        synthetic_corpus.chmod(mode)
+    assert ds.cache_dir.parent == tmp_path / "xdg" / "audiogan" and len(ds) == 12
+    assert not (synthetic_corpus / ".audiogan-cache").exists()
+
+
 def test_interrupted_build_never_reads_as_complete(synthetic_corpus, monkeypatch):
     ds = load(synthetic_corpus)
     manifest = (ds.cache_dir / cache.MANIFEST).read_text()
