@@ -309,7 +309,12 @@ def train(
     owned = distributed.init(world, device)
     try:
         distributed.barrier()  # every process has checked the run folder before rank 0 writes to it
-        return _train(data_dir, config, saved, resume_from, run, registry, device, progress, world.rank, world.size)
+        result = _train(data_dir, config, saved, resume_from, run, registry, device, progress, world.rank, world.size)
+        # Leave together: a process that exits while rank 0 still writes its final samples can
+        # abort inside gloo's teardown ("terminate called without an active exception"), and
+        # torchrun then kills the whole group.
+        distributed.barrier()
+        return result
     finally:
         torch.set_num_threads(threads)
         if owned:
