@@ -16,7 +16,7 @@ from torch import nn
 from .config import FeatureConfig
 from .features import MelFrontEnd
 
-__all__ = ["MultiScaleMelLoss", "MultiResolutionSTFTLoss", "log_mel_l1"]
+__all__ = ["MultiScaleMelLoss", "MultiResolutionSTFTLoss", "log_mel_l1", "magnitude_l1"]
 
 
 def _mel_transform(fc: FeatureConfig, n_fft: int, n_mels: int) -> torchaudio.transforms.MelSpectrogram:
@@ -83,6 +83,31 @@ class MultiResolutionSTFTLoss(nn.Module):
                 convergence = torch.linalg.norm(y - x, dim=(1, 2)) / torch.linalg.norm(y, dim=(1, 2)).clamp_min(1e-5)
                 total = total + convergence.mean() + F.l1_loss(x.log(), y.log())
             return total / len(self.sizes)
+
+
+def magnitude_l1(magnitude: torch.Tensor, audio: torch.Tensor, vocoder: nn.Module, mask: torch.Tensor | None = None,
+                 floor: float = 1e-5) -> torch.Tensor:
+    """Mean L1 between the log of a vocoder's predicted STFT magnitude ``(B, F, T)`` and that of the target audio ``(B, S)``.
+
+    The target is analysed with the vocoder's own ``n_fft`` / ``hop_length`` / ``win_length`` (Hann,
+    centred). Frames within half a window of a crop's edge are left out (their analysis window
+    would reach past the crop, which the vocoder's input mel, taken from the whole clip, did not),
+    and so are padded frames (``mask`` ``(B, T)`` False).
+    """
+    n_fft, hop, win = vocoder.n_fft, vocoder.hop_length, vocoder.win_length
+    frames = magnitude.shape[-1]
+    with torch.autocast(device_type=audio.device.type, enabled=False):
+        window = torch.hann_window(win, device=audio.device)
+        target = torch.stft(audio.float(), n_fft, hop, win, window, center=True, return_complex=True).abs()[..., :frames]
+        diff = (magnitude.float().clamp_min(floor).log() - target.clamp_min(floor).log()).abs().mean(dim=1)  # (B, T)
+        keep = torch.ones_like(diff, dtype=torch.bool)
+        edge = -(-win // (2 * hop))
+        if frames > 2 * edge:
+            keep[:, :edge] = False
+            keep[:, frames - edge :] = False
+        if mask is not None:
+            keep = keep & mask[:, :frames].to(keep.device)
+        return (diff * keep).sum() / keep.sum().clamp_min(1)
 
 
 def log_mel_l1(reference: torch.Tensor, estimate: torch.Tensor, feature_config: FeatureConfig) -> float:

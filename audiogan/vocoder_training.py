@@ -20,6 +20,7 @@ the inference file is ``RUN/vocoder.pt`` (see :func:`save_vocoder`).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import time
 import types
@@ -40,7 +41,7 @@ from .objectives import LOSSES
 from .train_config import LoopConfig
 from .trainer import Trainer
 from .vocoder_data import AudioClips, SegmentSampler
-from .vocoder_losses import MultiResolutionSTFTLoss, MultiScaleMelLoss, log_mel_l1
+from .vocoder_losses import MultiResolutionSTFTLoss, MultiScaleMelLoss, log_mel_l1, magnitude_l1
 
 __all__ = [
     "VocoderTrainConfig",
@@ -76,6 +77,7 @@ class VocoderTrainConfig(LoopConfig):
     mel_weight: float = 45.0  # multi-scale log-mel L1 weight (HiFi-GAN / Vocos)
     fm_weight: float = 2.0  # feature-matching weight (HiFi-GAN)
     stft_weight: float = 20.0  # multi-resolution STFT loss (Parallel WaveGAN: spectral convergence + log |STFT| L1): on a CPU budget it teaches coherent phase far faster than mel L1 alone; 0 = off
+    magnitude_weight: float = 45.0  # direct log-magnitude L1 on the STFT a vocoder predicts (before its phase projections), for vocoders that expose it (istft); 0 = off
     adv_weight: float = 1.0  # adversarial weight
     mel_scales: list[float] = dataclasses.field(default_factory=lambda: [0.5, 1.0, 2.0])  # FFT sizes as multiples of n_fft
     warmup_steps: int = 0  # steps of mel loss only before the discriminators join (Vocos' pretrain_mel_steps)
@@ -104,7 +106,7 @@ class VocoderTrainConfig(LoopConfig):
         for key in ("lr_final", "max_audio_seconds"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
-        for key in ("mel_weight", "stft_weight", "fm_weight", "adv_weight", "warmup_steps"):
+        for key in ("mel_weight", "stft_weight", "magnitude_weight", "fm_weight", "adv_weight", "warmup_steps"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be >= 0")
         if self.loss not in ("hinge", "least-squares"):
@@ -178,6 +180,9 @@ class VocoderTrainer(Trainer):
         super().__init__(vocoder, discriminator, tc, device)  # type: ignore[arg-type]
         self.mel_loss = mel_loss.to(device)
         self.stft_loss = stft_loss.to(device) if stft_loss is not None else None
+        # Only a forward that takes the keyword (a subclass overriding forward may not) is asked for it.
+        self._predicts_magnitude = bool(getattr(vocoder, "predicts_magnitude", False)) and (
+            "return_magnitude" in inspect.signature(vocoder.forward).parameters)
 
     def _schedule(self) -> None:
         # Cosine decay from the base rate to lr_final, times the divergence guard's scale.
@@ -202,8 +207,13 @@ class VocoderTrainer(Trainer):
         audio = batch.audio.to(self.device, non_blocking=True)
         zero = torch.zeros((), device=self.device)
         adversarial = self.step_count >= tc.warmup_steps and (tc.adv_weight > 0 or tc.fm_weight > 0)
+        supervise_magnitude = tc.magnitude_weight > 0 and self._predicts_magnitude
         with self.autocast():
-            fake = self.g_run(mel)[..., : audio.shape[-1]].float()
+            if supervise_magnitude:
+                fake, magnitude = self.g_run(mel, return_magnitude=True)
+            else:
+                fake, magnitude = self.g_run(mel), None
+            fake = fake[..., : audio.shape[-1]].float()
         loss_d, norm_d, bad_d = zero, zero, torch.zeros((), dtype=torch.bool, device=self.device)
         real_feats: list = []
         if adversarial:
@@ -220,13 +230,15 @@ class VocoderTrainer(Trainer):
             self.discriminator.requires_grad_(False)  # frozen for the vocoder's backward
         loss_mel = self.mel_loss(fake, audio)
         loss_stft = self.stft_loss(fake, audio) if self.stft_loss is not None and tc.stft_weight > 0 else zero
+        loss_mag = magnitude_l1(magnitude, audio, self.generator, batch.mask.to(self.device)) if magnitude is not None else zero
         loss_adv, loss_fm = zero, zero
         if adversarial:
             with self.autocast():
                 fake_logits, fake_feats = self.d_run(fake)
                 loss_adv = vd.generator_adversarial_loss(tc.loss, fake_logits)
                 loss_fm = vd.paired_feature_matching(real_feats, fake_feats)
-        loss_g = tc.mel_weight * loss_mel + tc.stft_weight * loss_stft + tc.adv_weight * loss_adv + tc.fm_weight * loss_fm
+        loss_g = (tc.mel_weight * loss_mel + tc.stft_weight * loss_stft + tc.magnitude_weight * loss_mag
+                  + tc.adv_weight * loss_adv + tc.fm_weight * loss_fm)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         norm_g = self._clip(self.g_params)
@@ -238,7 +250,7 @@ class VocoderTrainer(Trainer):
         self.streak = (self.streak + 1.0) * bad
         ok = 1.0 - bad
         self.good += ok
-        for key, value in (("loss_d", loss_d), ("loss_g", loss_adv), ("loss_fm", loss_fm), ("loss_mel", loss_mel), ("loss_stft", loss_stft),
+        for key, value in (("loss_d", loss_d), ("loss_g", loss_adv), ("loss_fm", loss_fm), ("loss_mel", loss_mel), ("loss_stft", loss_stft), ("loss_mag", loss_mag),
                            ("grad_norm_d", norm_d), ("grad_norm_g", norm_g)):
             value = torch.nan_to_num(value.detach().float(), nan=0.0, posinf=0.0, neginf=0.0) * ok
             self.sums[key] = self.sums[key] + value if key in self.sums else value

@@ -112,9 +112,10 @@ def griffin_lim(
     n_iter: int,
     momentum: float,
     length: int | None = None,
-    init: str = "random",
+    init: str | torch.Tensor = "random",
     seed: int = 0,
     inverse_envelope: torch.Tensor | None = None,
+    out_length: int | None = None,
 ) -> torch.Tensor:
     """Fast Griffin-Lim: phase for a linear magnitude spectrogram ``(B, F, T)`` -> ``(B, S)``.
 
@@ -126,7 +127,10 @@ def griffin_lim(
 
     The random initial phase is one ``(F, T)`` pattern from a generator seeded with ``seed`` on
     the input's device, shared by every row: a clip's audio does not depend on the rest of the
-    batch, and the same input gives the same audio on that device.
+    batch, and the same input gives the same audio on that device. ``init`` may instead be a
+    complex ``(B, F, T)`` tensor of unit-modulus starting phases (a neural vocoder's own).
+    ``out_length`` (default ``length``) is the returned signal's length; the iterations analyse
+    ``length`` samples, and ``out_length`` may exceed it by up to half a window.
     """
     batch, n_freqs, n_frames = magnitude.shape
     device, real = magnitude.device, magnitude.dtype
@@ -140,7 +144,9 @@ def griffin_lim(
     # (B, T, F): FFTs run over the last, contiguous dim. Complex with zero imaginary part: complex
     # times complex is one fast kernel, real times complex goes through a ~25x slower promotion.
     mag = magnitude.transpose(1, 2).to(complex_dtype, memory_format=torch.contiguous_format)
-    if init == "random":
+    if isinstance(init, torch.Tensor):
+        start = init.transpose(1, 2).to(complex_dtype)
+    elif init == "random":
         gen = torch.Generator(device=device).manual_seed(int(seed))
         phase = torch.rand((n_freqs, n_frames), generator=gen, device=device, dtype=real).T
         start = torch.polar(torch.ones_like(phase), phase * (2 * math.pi))
@@ -180,7 +186,8 @@ def griffin_lim(
         else:
             angles = rebuilt.sgn_()
         previous = rebuilt
-    return synthesis(angles)[:, half : half + length].contiguous()
+    out_length = length if out_length is None else int(out_length)
+    return synthesis(angles)[:, half : half + out_length].contiguous()
 
 
 class GriffinLimVocoder(audiogan.Vocoder):

@@ -16,6 +16,7 @@ waveform discriminators it uses are in :mod:`audiogan_plugins.vocoder_discrimina
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +26,9 @@ from torch import nn
 import audiogan
 from audiogan.config import FeatureConfig
 from audiogan.errors import CheckpointError, ConfigError
+
+#: Settings newer than the first saved vocoders, with the values that reproduce those files' behaviour.
+SETTINGS_ADDED_LATER = {"refine_iters": 0, "mel_consistency": 0}
 
 #: FeatureConfig fields that shape the log-mel a vocoder reads; a saved vocoder must match them all.
 LAYOUT_FIELDS = ("sample_rate", "n_fft", "hop_length", "win_length", "n_mels", "f_min", "f_max", "log_floor")
@@ -60,6 +64,9 @@ class ISTFTVocoder(audiogan.Vocoder):
 
     name = "istft"
     trainable = True
+    #: ``forward(mel, return_magnitude=True)`` also returns the predicted STFT magnitude (before the
+    #: projections), which vocoder training supervises directly (``train.magnitude_weight``).
+    predicts_magnitude = True
 
     @dataclasses.dataclass
     class Config:
@@ -71,6 +78,9 @@ class ISTFTVocoder(audiogan.Vocoder):
         kernel_size: int = 7  # depthwise conv width in frames
         phase: Literal["angle", "cossin"] = "angle"  # angle: phase = head output (Vocos); cossin: direction of a predicted (cos, sin) pair
         max_log_mag: float = 4.6  # predicted log-magnitude is clamped here (exp(4.6) ~ 100) so early training cannot explode
+        refine_iters: int = 4  # consistency projections after the network (fast Griffin-Lim steps from the predicted phase, trained through; see _refine)
+        mel_consistency: int = 10  # multiplicative updates pulling the predicted magnitude's mel onto the input mel (non-negative least squares, as Griffin-Lim's inverse)
+        refine_momentum: float = 0.99  # fast Griffin-Lim momentum of those projections
         magnitude_prior: bool = True  # predict log-magnitude as a residual over the mel's least-squares inverse (faster training)
         checkpoint: str | None = None  # load trained weights from this vocoder.pt (or a run folder holding one)
 
@@ -78,10 +88,16 @@ class ISTFTVocoder(audiogan.Vocoder):
             for key in ("dim", "intermediate_dim", "num_layers", "kernel_size"):
                 if getattr(self, key) < 1:
                     raise ConfigError(f"vocoder.{key}={getattr(self, key)!r} must be >= 1")
+            if self.refine_iters < 0:
+                raise ConfigError(f"vocoder.refine_iters={self.refine_iters!r} must be >= 0")
+            if not 0 <= self.refine_momentum < 2:
+                raise ConfigError(f"vocoder.refine_momentum={self.refine_momentum!r} must be in [0, 2)")
             if self.kernel_size % 2 == 0:
                 raise ConfigError(f"vocoder.kernel_size={self.kernel_size} must be odd (same-length convolution)")
             if self.phase not in ("angle", "cossin"):
                 raise ConfigError(f"vocoder.phase={self.phase!r}: expected 'angle' or 'cossin'")
+            if self.mel_consistency < 0:
+                raise ConfigError(f"vocoder.mel_consistency={self.mel_consistency!r} must be >= 0")
 
     def __init__(self, config: Any | None, feature_config: FeatureConfig, num_classes: int = 0) -> None:
         config = config if config is not None else self.Config()
@@ -91,6 +107,8 @@ class ISTFTVocoder(audiogan.Vocoder):
             saved = read_vocoder_file(config.checkpoint, feature_config, expect_name=self.name)
             fields = {f.name for f in dataclasses.fields(self.Config)}
             arch = {k: v for k, v in saved["vocoder"]["config"].items() if k in fields and k != "checkpoint"}
+            # Files saved before a setting existed were trained without it: keep them that way.
+            arch = {**SETTINGS_ADDED_LATER, **arch}
             config = dataclasses.replace(self.Config(**arch), checkpoint=config.checkpoint)
         super().__init__(config, feature_config, num_classes)
         fc = feature_config
@@ -116,12 +134,13 @@ class ISTFTVocoder(audiogan.Vocoder):
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.head = nn.Linear(cfg.dim, (3 if cfg.phase == "cossin" else 2) * n_bins)
         self.register_buffer("window", torch.hann_window(fc.win), persistent=False)
-        if cfg.magnitude_prior:
+        if cfg.magnitude_prior or cfg.mel_consistency:
             # Least-squares inverse of the front end's own mel filterbank (F, M): the network then
             # starts where Griffin-Lim's magnitude starts and learns corrections plus the phase.
             from audiogan.features import MelFrontEnd
 
             basis = MelFrontEnd(fc).mel.mel_scale.fb.detach().double()  # (F, M)
+            self.register_buffer("mel_basis", basis.float(), persistent=False)
             self.register_buffer("inverse_basis", torch.linalg.pinv(basis.T).float(), persistent=False)
         self.apply(self._init_weights)
         if saved is not None:
@@ -140,6 +159,11 @@ class ISTFTVocoder(audiogan.Vocoder):
 
     def spectrum(self, mel: torch.Tensor) -> torch.Tensor:
         """Predict the complex STFT: ``mel (B, M, T) -> (B, F, T)`` complex64 (computed in float32)."""
+        spec, magnitude = self._predict(mel)
+        return self._refine(spec, magnitude)
+
+    def _predict(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's own spectrum and its magnitude, both ``(B, F, T)``, before any projection."""
         x = (mel - self.in_mean) / self.in_std
         x = self.norm(self.embed(x).transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
@@ -153,28 +177,111 @@ class ISTFTVocoder(audiogan.Vocoder):
                 linear = torch.matmul(self.inverse_basis, mel.float().exp())  # (B, F, T)
             log_mag = log_mag + linear.clamp_min(self.feature_config.log_floor).log()
         magnitude = torch.exp(log_mag.clamp(max=self.config.max_log_mag))
+        if self.config.mel_consistency:
+            magnitude = self._mel_consistent(magnitude, mel)
         if self.config.phase == "angle":
             # Vocos: one unconstrained angle per bin; cos/sin make it periodic, so no wrapping issue.
-            return torch.polar(magnitude, out[:, n_bins:])
-        # cossin: a 2-D vector per bin whose direction is the phase (scale-free, no 2*pi ambiguity).
-        re, im = out[:, n_bins : 2 * n_bins], out[:, 2 * n_bins :]
-        norm = torch.sqrt(re * re + im * im + 1e-9)
-        return torch.complex(magnitude * re / norm, magnitude * im / norm)
+            spec = torch.polar(magnitude, out[:, n_bins:])
+        else:
+            # cossin: a 2-D vector per bin whose direction is the phase (scale-free, no 2*pi ambiguity).
+            re, im = out[:, n_bins : 2 * n_bins], out[:, 2 * n_bins :]
+            norm = torch.sqrt(re * re + im * im + 1e-9)
+            spec = torch.complex(magnitude * re / norm, magnitude * im / norm)
+        return spec, magnitude
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """Synthesise audio: ``mel (B, M, T)`` natural-log magnitude mel -> ``(B, T * hop_length)`` waveform."""
-        spec = self.spectrum(mel)
+    def _mel_consistent(self, magnitude: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        """``mel_consistency`` multiplicative non-negative least-squares updates of ``magnitude`` ``(B, F, T)``
+        towards ``basis.T @ magnitude = exp(mel)`` (the updates Griffin-Lim's mel inverse makes).
+
+        Why: the network's magnitude, fitted bin by bin, need not add up to the mel it was given;
+        these updates keep its shape within each band and restore the bands' totals, which is what
+        the log-mel of the output is judged on.
+        """
+        with torch.autocast(device_type=mel.device.type, enabled=False):
+            batch, n_bins, n_frames = magnitude.shape
+            basis = self.mel_basis  # (F, M)
+            basis_t = basis.T.contiguous()
+            if not torch.is_grad_enabled() and mel.device.type in ("cpu", "cuda") and not torch.jit.is_tracing():
+                # Each bin feeds at most two bands (~2 % non-zero): CSR products are far cheaper.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+                    basis, basis_t = basis.to_sparse_csr(), basis_t.to_sparse_csr()
+            # Frames as columns: (F, B*T) and (M, B*T), so every product is one 2-D matmul.
+            target = mel.float().exp().transpose(0, 1).reshape(-1, batch * n_frames)
+            columns = magnitude.float().transpose(0, 1).reshape(n_bins, batch * n_frames)
+            numerator = basis @ target
+            for _ in range(self.config.mel_consistency):
+                columns = columns * numerator / (basis @ (basis_t @ columns) + 1e-9)
+            return columns.reshape(n_bins, batch, n_frames).transpose(0, 1)
+
+    def _refine(self, spec: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+        """``refine_iters`` fast Griffin-Lim projections of ``spec`` onto consistent spectra, keeping ``magnitude``.
+
+        Why: a frame-rate convolutional network is translation-equivariant, so over a steady sound
+        it predicts the same phase frame after frame, while a partial between two bin centres needs
+        its phase to advance by 2*pi*f*hop/sr every frame; away from the edges of its input it can
+        only approximate that. A few overlap-add/re-analysis rounds repair the frame-to-frame
+        coherence, and because training runs through them the network learns the magnitude and
+        the starting phase they converge from (Deep Griffin-Lim, Masuyama et al. 2019, puts a
+        network around the same projection). Measured on FSDD (see benchmarks/RESULTS.md and the
+        module docstring), this is what took the vocoder past Griffin-Lim's MR-STFT distance.
+        """
+        n_frames = spec.shape[-1]
+        length = (n_frames - 1) * self.hop_length  # the signal whose centred STFT has n_frames frames
+        iters = self.config.refine_iters if length > self.n_fft // 2 else 0  # a few frames: too short to re-analyse
+        if iters == 0:
+            return spec
+        with torch.autocast(device_type=spec.device.type, enabled=False):
+            angles, previous = spec / (spec.abs() + 1e-7), None
+            for _ in range(iters):
+                wave = torch.istft(magnitude * angles, self.n_fft, self.hop_length, self.win_length, self.window, center=True, length=length)
+                rebuilt = torch.stft(wave, self.n_fft, self.hop_length, self.win_length, self.window, center=True, return_complex=True)
+                target = rebuilt if previous is None else rebuilt + self.config.refine_momentum * (rebuilt - previous)
+                previous = rebuilt
+                # |z| + eps, not clamp: silent bins keep a finite gradient.
+                angles = target / (target.abs() + 1e-7)
+            return magnitude * angles
+
+    def forward(self, mel: torch.Tensor, return_magnitude: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Synthesise audio: ``mel (B, M, T)`` natural-log magnitude mel -> ``(B, T * hop_length)`` waveform.
+
+        With ``return_magnitude``, ``(waveform, magnitude)``: also the predicted linear STFT
+        magnitude ``(B, n_fft // 2 + 1, T)`` (Hann window of ``win_length``, ``hop_length``, centred
+        frames), the target of training's direct magnitude loss.
+        """
+        spec, magnitude = self._predict(mel)
+        length = mel.shape[-1] * self.hop_length
+        if self._fast_refine_applies(spec):
+            # Inference: the same projections through Griffin-Lim's buffer-reusing loop (~2x faster).
+            from audiogan_plugins.griffinlim import griffin_lim
+
+            with torch.autocast(device_type=spec.device.type, enabled=False):
+                wave = griffin_lim(magnitude.float(), self.window, self.n_fft, self.hop_length, self.config.refine_iters,
+                                   self.config.refine_momentum, length=(mel.shape[-1] - 1) * self.hop_length,
+                                   init=spec / (spec.abs() + 1e-7), out_length=length)
+            return (wave, magnitude) if return_magnitude else wave
+        spec = self._refine(spec, magnitude)
         with torch.autocast(device_type=spec.device.type, enabled=False):
             # length = T * hop: the contract's S; the last half-frame is kept rather than cut.
-            return torch.istft(
+            wave = torch.istft(
                 spec,
                 self.n_fft,
                 self.hop_length,
                 self.win_length,
                 self.window,
                 center=True,
-                length=mel.shape[-1] * self.hop_length,
+                length=length,
             )
+        return (wave, magnitude) if return_magnitude else wave
+
+    def _fast_refine_applies(self, spec: torch.Tensor) -> bool:
+        """Projections without gradients, on a window that fits the FFT (Griffin-Lim's fast loop handles those).
+
+        Not while tracing (``audiogan export``): its preallocated buffers would freeze one length.
+        """
+        length = (spec.shape[-1] - 1) * self.hop_length
+        return (self.config.refine_iters > 0 and not torch.is_grad_enabled() and not torch.jit.is_tracing()
+                and self.win_length == self.n_fft and length > self.n_fft // 2)
 
     @property
     def context_frames(self) -> int:
@@ -184,7 +291,9 @@ class ISTFTVocoder(audiogan.Vocoder):
         on each side for the windows to agree exactly with one-shot vocoding.
         """
         cfg = self.config
-        return (cfg.num_layers + 1) * (cfg.kernel_size // 2) + -(-self.win_length // self.hop_length)
+        # Each projection (iSTFT then STFT) reaches one window further each side.
+        overlap = -(-self.win_length // self.hop_length)
+        return (cfg.num_layers + 1) * (cfg.kernel_size // 2) + (2 * cfg.refine_iters + 1) * overlap
 
     def fit(self, *args: Any, **kwargs: Any) -> Any:
         """Train adversarially; see :func:`audiogan.vocoder_training.fit` for the arguments."""

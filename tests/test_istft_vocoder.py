@@ -31,10 +31,11 @@ def test_registered_as_trainable_builtin() -> None:
     assert info.cls is ISTFTVocoder and info.builtin and ISTFTVocoder.trainable
 
 
-@pytest.mark.parametrize("phase", ["angle", "cossin"])
+@pytest.mark.parametrize("variant", [{"phase": "angle"}, {"phase": "cossin"},
+                                     {"refine_iters": 2, "mel_consistency": 3}])
 @pytest.mark.parametrize("frames", [1, 2, 13, 40])
-def test_output_is_frames_times_hop(phase: str, frames: int) -> None:
-    vocoder = build({"phase": phase}).eval()
+def test_output_is_frames_times_hop(variant: dict, frames: int) -> None:
+    vocoder = build(variant).eval()
     with torch.no_grad():
         wave = vocoder(random_mel(3, frames))
     assert wave.shape == (3, frames * FC.hop_length)
@@ -139,17 +140,19 @@ def test_bad_config_values() -> None:
         build(fc=FeatureConfig(sample_rate=8000, n_fft=256, hop_length=256, n_mels=20))
 
 
-def test_gradients_reach_every_parameter() -> None:
-    vocoder = build()
+@pytest.mark.parametrize("variant", [{}, {"phase": "cossin", "refine_iters": 2, "mel_consistency": 2}])
+def test_gradients_reach_every_parameter(variant: dict) -> None:
+    vocoder = build(variant)
     vocoder(random_mel()).pow(2).mean().backward()
     missing = [n for n, p in vocoder.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing
 
 
-def test_context_frames_covers_the_receptive_field() -> None:
+@pytest.mark.parametrize("variant", [{}, {"refine_iters": 2}])
+def test_context_frames_covers_the_receptive_field(variant: dict) -> None:
     """Changing a frame further away than context_frames leaves an output frame untouched."""
-    vocoder = build().eval()
-    mel = random_mel(1, 40)
+    vocoder = build(variant).eval()
+    mel = random_mel(1, 60)
     far = mel.clone()
     far[..., 0] += 3.0  # frame 0 changes
     with torch.no_grad():
@@ -158,3 +161,67 @@ def test_context_frames_covers_the_receptive_field() -> None:
     first_free = vocoder.context_frames + 1  # frames from here on cannot see frame 0
     assert torch.allclose(a[:, first_free * hop :], b[:, first_free * hop :], atol=1e-6)
     assert not torch.allclose(a[:, :hop], b[:, :hop])
+
+
+def stft_magnitude(wave: torch.Tensor, vocoder: ISTFTVocoder) -> torch.Tensor:
+    return torch.stft(wave, vocoder.n_fft, vocoder.hop_length, vocoder.win_length, vocoder.window,
+                      return_complex=True).abs()
+
+
+def test_refinement_makes_the_spectrum_consistent() -> None:
+    """The projections bring the re-analysed output's magnitude towards the predicted magnitude."""
+    torch.manual_seed(0)
+    errors = {}
+    for iters in (0, 8):
+        vocoder = build({"refine_iters": iters}).eval()
+        torch.manual_seed(1)
+        vocoder.apply(vocoder._init_weights)  # same weights for both
+        with torch.no_grad():
+            mel = random_mel(2, 30)
+            wave, magnitude = vocoder(mel, return_magnitude=True)
+            rebuilt = stft_magnitude(wave, vocoder)[..., : mel.shape[-1]]
+            errors[iters] = float((rebuilt - magnitude)[..., 4:-4].norm() / magnitude[..., 4:-4].norm())
+    assert errors[8] < 0.7 * errors[0], errors
+
+
+def test_mel_consistency_pulls_the_magnitude_onto_the_input_mel() -> None:
+    errors = {}
+    for updates in (0, 30):
+        vocoder = build({"mel_consistency": updates}).eval()
+        torch.manual_seed(1)
+        vocoder.apply(vocoder._init_weights)
+        with torch.no_grad():
+            mel = random_mel(2, 10)
+            _, magnitude = vocoder(mel, return_magnitude=True)
+            rebuilt = torch.matmul(vocoder.mel_basis.T, magnitude)
+            errors[updates] = float((rebuilt.clamp_min(1e-5).log() - mel).abs().mean())
+    assert errors[30] < 0.5 * errors[0], errors
+
+
+def test_return_magnitude_shape_and_refine_validation() -> None:
+    vocoder = build({"refine_iters": 1}).eval()
+    with torch.no_grad():
+        wave, magnitude = vocoder(random_mel(3, 9), return_magnitude=True)
+    assert wave.shape == (3, 9 * FC.hop_length) and magnitude.shape == (3, FC.n_fft // 2 + 1, 9)
+    assert bool((magnitude >= 0).all())
+    with pytest.raises(ConfigError, match="vocoder.refine_iters"):
+        build({"refine_iters": -1})
+    with pytest.raises(ConfigError, match="vocoder.mel_consistency"):
+        build({"mel_consistency": -2})
+
+
+def test_files_saved_before_refinement_load_without_it(tmp_path) -> None:
+    """A vocoder.pt whose config predates refine_iters / mel_consistency was trained without them."""
+    from audiogan.checkpoint import load_checkpoint, save_checkpoint
+
+    vocoder = build({"refine_iters": 0, "mel_consistency": 0}).eval()
+    path = save_vocoder(tmp_path / "v.pt", vocoder)
+    data = load_checkpoint(path, kind="vocoder")
+    for key in ("refine_iters", "mel_consistency", "refine_momentum"):
+        del data["vocoder"]["config"][key]
+    save_checkpoint(data, tmp_path / "old.pt")
+    loaded = build({"checkpoint": str(tmp_path / "old.pt")}).eval()
+    assert loaded.config.refine_iters == 0 and loaded.config.mel_consistency == 0
+    mel = random_mel()
+    with torch.no_grad():
+        assert torch.equal(loaded(mel), vocoder(mel))
