@@ -3,8 +3,11 @@
 The recipe is HiFi-GAN's and Vocos': a multi-scale log-mel L1 (weight 45), waveform
 discriminators (multi-period and multi-resolution STFT, see
 :mod:`audiogan_plugins.vocoder_discriminators`) with a hinge or least-squares loss, and
-discriminator feature matching (weight 2). An optional warm-up trains on the mel loss alone first,
-which on a CPU budget gets the phase roughly right before the discriminators join.
+discriminator feature matching (weight 2). Two reconstruction terms join them: Parallel WaveGAN's
+multi-resolution STFT loss and, for vocoders that expose their predicted STFT magnitude (``istft``),
+a direct log-magnitude L1 against the target's STFT. An optional warm-up trains on the
+reconstruction losses alone first, which on a CPU budget does most of the work before the
+discriminators join.
 
 Data: the same folder dataset, feature cache and FeatureConfig as the GAN run. Each usable clip's
 audio is decoded once (resampled to the run's rate) beside its cached log-mel; a batch is ``B``

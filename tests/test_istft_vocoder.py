@@ -152,7 +152,7 @@ def test_gradients_reach_every_parameter(variant: dict) -> None:
 def test_context_frames_covers_the_receptive_field(variant: dict) -> None:
     """Changing a frame further away than context_frames leaves an output frame untouched."""
     vocoder = build(variant).eval()
-    mel = random_mel(1, 60)
+    mel = random_mel(1, vocoder.context_frames + 20)
     far = mel.clone()
     far[..., 0] += 3.0  # frame 0 changes
     with torch.no_grad():
@@ -225,3 +225,11 @@ def test_files_saved_before_refinement_load_without_it(tmp_path) -> None:
     mel = random_mel()
     with torch.no_grad():
         assert torch.equal(loaded(mel), vocoder(mel))
+
+
+def test_refine_iters_can_be_changed_when_loading(tmp_path) -> None:
+    """The saved value by default; an explicit one wins (it trades speed for consistency, no weights change)."""
+    path = save_vocoder(tmp_path / "v.pt", build({"refine_iters": 2}))
+    assert build().config.refine_iters == 8  # a new vocoder's default
+    assert build({"checkpoint": str(path)}).config.refine_iters == 2
+    assert build({"checkpoint": str(path), "refine_iters": 5}).config.refine_iters == 5
