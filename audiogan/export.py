@@ -146,7 +146,9 @@ def _verify(eager: nn.Module, traced: Any, inputs: dict[str, tuple]) -> None:
         want = want if isinstance(want, tuple) else (want,)
         got = got if isinstance(got, tuple) else (got,)
         for a, b in zip(want, got):
-            if a.shape != b.shape or not torch.allclose(a, b, rtol=1e-4, atol=1e-5):
+            # Float noise relative to the output's scale: an iterative vocoder (istft's projections)
+            # traced through other FFT kernels drifts by ~1e-4 of its peak, not per sample.
+            if a.shape != b.shape or float((a - b).abs().max()) > 1e-5 + 1e-4 * float(a.abs().max()):
                 diff = (a - b).abs().max().item() if a.shape == b.shape else f"shape {tuple(b.shape)} vs {tuple(a.shape)}"
                 raise ConfigError(f"traced {name}() does not match the eager model (max difference {diff}); "
                                   "the generator is not traceable")

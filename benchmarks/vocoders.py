@@ -1,6 +1,7 @@
 """Vocoder quality (copy-synthesis on held-out recordings) and speed, for every registered vocoder.
 
-    python -m benchmarks.vocoders [--data DIR] [--checkpoint NAME=vocoder.pt ...] [--files N] [--repeat K]
+    python -m benchmarks.vocoders [--data DIR] [--checkpoint NAME=vocoder.pt ...] [--set NAME.KEY=VALUE ...]
+                                  [--files N] [--repeat K]
 
 Quality: each held-out recording (FSDD test split: file index 0-4, the last number in the file
 name) goes through ``audiogan resynth`` (:func:`audiogan.resynth.resynthesize`: audio -> log-mel
@@ -23,6 +24,7 @@ second), with the parameter count. The machine is shared: timings move with its 
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import statistics
 import tempfile
@@ -55,8 +57,10 @@ def test_files(data: Path, indices: range, limit: int | None) -> list[Path]:
     return found[:limit] if limit else found
 
 
-def variants(registry, checkpoints: dict[str, str]) -> list[tuple[str, str, dict, str | None]]:
-    """``(label, vocoder name, config, why-not)`` rows: Griffin-Lim at 32/64 iterations, others at defaults."""
+def variants(registry, checkpoints: dict[str, str], settings: dict[str, dict] | None = None) -> list[tuple[str, str, dict, str | None]]:
+    """``(label, vocoder name, config, why-not)`` rows: Griffin-Lim at 32/64 iterations, others at
+    defaults plus ``settings[name]`` (e.g. ``{"istft": {"refine_iters": 24}}``)."""
+    settings = settings or {}
     rows = []
     for name in registry.names("vocoder"):
         cls = registry.get("vocoder", name)
@@ -64,10 +68,11 @@ def variants(registry, checkpoints: dict[str, str]) -> list[tuple[str, str, dict
             rows += [(f"griffinlim n_iter={n}", name, {"n_iter": n}, None) for n in (32, 64)]
         elif getattr(cls, "trainable", False):
             path = checkpoints.get(name)
-            rows.append((f"{name} ({path if path else 'untrained'})", name,
-                         {"checkpoint": path} if path else {}, None if path else "needs --checkpoint"))
+            extra = settings.get(name, {})
+            label = f"{name} ({path if path else 'untrained'}{''.join(f', {k}={v}' for k, v in extra.items())})"
+            rows.append((label, name, {**({"checkpoint": path} if path else {}), **extra}, None if path else "needs --checkpoint"))
         else:
-            rows.append((name, name, {}, None))
+            rows.append((name, name, settings.get(name, {}), None))
     return rows
 
 
@@ -118,12 +123,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FSDD recordings folder")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
                         help="trained weights for a trainable vocoder, e.g. istft=runs/fsdd/vocoder.pt")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME.KEY=VALUE", dest="settings",
+                        help="a vocoder setting, e.g. istft.refine_iters=24 (values parse as Python literals)")
     parser.add_argument("--files", type=int, default=0, help="at most this many test files (0 = all)")
     parser.add_argument("--repeat", type=int, default=5, help="timed calls per vocoder (median reported)")
     args = parser.parse_args(argv)
     checkpoints = dict(item.split("=", 1) for item in args.checkpoint)
+    settings: dict[str, dict] = {}
+    for item in args.settings:
+        key, _, value = item.partition("=")
+        name, _, field = key.partition(".")
+        if not (name and field and value):
+            parser.error(f"--set {item!r}: expected NAME.KEY=VALUE")
+        try:
+            settings.setdefault(name, {})[field] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            settings.setdefault(name, {})[field] = value
     registry = get_registry()
-    rows = variants(registry, checkpoints)
+    rows = variants(registry, checkpoints, settings)
     print(f"torch threads: {torch.get_num_threads()}")
     print("\n### Copy-synthesis quality (held-out FSDD, file indices 0-4; lower is better)\n")
     if not args.data.is_dir():

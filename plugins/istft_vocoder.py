@@ -9,13 +9,17 @@ of times faster than real time on a CPU.
 Two cheap, fixed stages sit between the network and the inverse FFT (both trained through):
 
 * ``mel_consistency``: multiplicative updates that make the predicted magnitude's mel equal the
-  input mel (the network shapes the spectrum within each band; the bands' totals come back exact);
+  input mel (the network shapes the spectrum within each band; the updates bring the bands' totals
+  back to the input's, as Griffin-Lim's own mel inverse does);
 * ``refine_iters``: fast Griffin-Lim projections starting from the predicted phase, which repair
   the frame-to-frame phase coherence a translation-equivariant network gets wrong on steady sounds.
 
-Why they are there (FSDD, held-out clips, 3000 steps of training each, MR-STFT / log-mel L1): the
-bare network 1.167 / 0.220, with both stages and a direct log-magnitude loss 1.052 / 0.192;
-Griffin-Lim at 32 iterations 1.068 / 0.148. Trained longer with 8 projections: 1.022 / 0.171.
+Why they are there (FSDD, 75 held-out clips, float output, 3000 steps of training each, MR-STFT /
+log-mel L1): the bare network 1.167 / 0.220, with both stages and a direct log-magnitude loss
+1.052 / 0.192; Griffin-Lim at 32 iterations 1.068 / 0.148. Trained longer (9000 steps with 8
+projections, 1500 adversarial, 4500 with 16): 0.994 / 0.150 at 16 projections, 0.983 / 0.145 at
+24. The figures of record, through ``audiogan resynth`` on 300 clips, are at
+:data:`DEFAULT_REFINE_ITERS`.
 
 Shapes: B = batch, M = n_mels, T = frames, C = model width, F = n_fft // 2 + 1, S = samples.
 ``forward(mel (B, M, T)) -> (B, T * hop_length)``.
@@ -37,9 +41,10 @@ import audiogan
 from audiogan.config import FeatureConfig
 from audiogan.errors import CheckpointError, ConfigError
 
-#: Projections of a new vocoder (8: on FSDD, log-mel L1 0.170 at 8, 0.153 at 16, 0.147 at 24, for
-#: 228x, 212x and 151x real time on 2 cores with a model trained at 8).
-DEFAULT_REFINE_ITERS = 8
+#: Projections of a new vocoder. On held-out FSDD (benchmarks/vocoders.py, 300 clips) a model
+#: trained with 16 scored MR-STFT 1.261 / log-mel L1 0.295 at 129x real time, against Griffin-Lim's
+#: 1.288 / 0.303 at 32 iterations (87x) in the same run; run at 24 it scored 1.251 / 0.289 at 86x.
+DEFAULT_REFINE_ITERS = 16
 
 #: Settings newer than the first saved vocoders, with the values that reproduce those files' behaviour.
 SETTINGS_ADDED_LATER = {"refine_iters": 0, "mel_consistency": 0}
@@ -92,7 +97,7 @@ class ISTFTVocoder(audiogan.Vocoder):
         kernel_size: int = 7  # depthwise conv width in frames
         phase: Literal["angle", "cossin"] = "angle"  # angle: phase = head output (Vocos); cossin: direction of a predicted (cos, sin) pair
         max_log_mag: float = 4.6  # predicted log-magnitude is clamped here (exp(4.6) ~ 100) so early training cannot explode
-        refine_iters: int | None = None  # fast Griffin-Lim projections after the network (trained through; see _refine): more is closer to consistent and slower; None = 8 for a new vocoder, the trained value for a loaded one
+        refine_iters: int | None = None  # fast Griffin-Lim projections after the network (trained through; see _refine): more is closer to consistent and slower; None = 16 for a new vocoder, the trained value for a loaded one
         mel_consistency: int = 10  # multiplicative updates pulling the predicted magnitude's mel onto the input mel (non-negative least squares, as Griffin-Lim's inverse)
         refine_momentum: float = 0.99  # fast Griffin-Lim momentum of those projections
         magnitude_prior: bool = True  # predict log-magnitude as a residual over the mel's least-squares inverse (faster training)
@@ -248,14 +253,13 @@ class ISTFTVocoder(audiogan.Vocoder):
         if iters == 0:
             return spec
         with torch.autocast(device_type=spec.device.type, enabled=False):
-            angles, previous = spec / (spec.abs() + 1e-7), None
+            angles, previous = _unit(spec), None
             for _ in range(iters):
                 wave = torch.istft(magnitude * angles, self.n_fft, self.hop_length, self.win_length, self.window, center=True, length=length)
                 rebuilt = torch.stft(wave, self.n_fft, self.hop_length, self.win_length, self.window, center=True, return_complex=True)
                 target = rebuilt if previous is None else rebuilt + self.config.refine_momentum * (rebuilt - previous)
                 previous = rebuilt
-                # |z| + eps, not clamp: silent bins keep a finite gradient.
-                angles = target / (target.abs() + 1e-7)
+                angles = _unit(target)
             return magnitude * angles
 
     def forward(self, mel: torch.Tensor, return_magnitude: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -274,7 +278,7 @@ class ISTFTVocoder(audiogan.Vocoder):
             with torch.autocast(device_type=spec.device.type, enabled=False):
                 wave = griffin_lim(magnitude.float(), self.window, self.n_fft, self.hop_length, self.config.refine_iters,
                                    self.config.refine_momentum, length=(mel.shape[-1] - 1) * self.hop_length,
-                                   init=spec / (spec.abs() + 1e-7), out_length=length)
+                                   init=_unit(spec), out_length=length)
             return (wave, magnitude) if return_magnitude else wave
         spec = self._refine(spec, magnitude)
         with torch.autocast(device_type=spec.device.type, enabled=False):
@@ -316,6 +320,12 @@ class ISTFTVocoder(audiogan.Vocoder):
         from audiogan.vocoder_training import fit
 
         return fit(self, *args, **kwargs)
+
+
+def _unit(z: torch.Tensor) -> torch.Tensor:
+    """``z / |z|``: exactly ``torch.sgn`` (as Griffin-Lim's fast loop) without gradients; with them
+    ``z / (|z| + eps)``, so silent bins keep a finite gradient."""
+    return z / (z.abs() + 1e-7) if torch.is_grad_enabled() else torch.sgn(z)
 
 
 # --------------------------------------------------------------------------- saved vocoders
