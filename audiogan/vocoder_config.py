@@ -43,7 +43,7 @@ class VocoderTrainConfig(LoopConfig):
     magnitude_weight: float = 45.0  # direct log-magnitude L1 on the STFT a vocoder predicts (before its phase projections), for vocoders that expose it (istft); 0 = off
     adv_weight: float = 1.0  # adversarial weight
     mel_scales: list[float] = dataclasses.field(default_factory=lambda: [0.5, 1.0, 2.0])  # FFT sizes as multiples of n_fft
-    warmup_steps: int = 0  # steps of mel loss only before the discriminators join (Vocos' pretrain_mel_steps)
+    warmup_steps: int = 0  # steps of reconstruction losses only (mel, STFT, magnitude) before the discriminators join (Vocos' pretrain_mel_steps)
     lr_schedule: Literal["cosine", "constant"] = "cosine"  # cosine: decay to lr_final over `steps` (Vocos)
     grad_clip: float = 1000.0  # max global grad norm per model: a safety net for early spikes only; 0 = off
     ema_decay: float = 0.0  # EMA of the vocoder's weights, which vocoder.pt holds; 0 = the raw weights
