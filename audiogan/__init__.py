@@ -5,17 +5,17 @@ Public API: the component bases, the plugin marker, configuration and errors.
 
 from __future__ import annotations
 
-from .components import Discriminator, Generator, Vocoder
-from .config import FeatureConfig
-from .errors import AudioganError, CheckpointError, ConfigError, DataError, PluginError
-from .hookspecs import hookimpl
+from audiogan.components import Discriminator, Generator, Vocoder
+from audiogan.config import FeatureConfig
+from audiogan.errors import AudioganError, CheckpointError, ConfigError, DataError, PluginError
+from audiogan.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
 
 def load(path, **kwargs):  # type: ignore[no-untyped-def]
-    """Load a run folder or ``generator.pt`` for generation; see :func:`audiogan.generate.load`."""
-    from .generate import load as _load  # imported here so ``import audiogan`` stays light
+    """Load a run folder or ``generator.pt`` for generation; see :func:`audiogan.generation.generate.load`."""
+    from audiogan.generation.generate import load as _load  # imported here so ``import audiogan`` stays light
 
     return _load(path, **kwargs)
 
@@ -23,7 +23,7 @@ def load(path, **kwargs):  # type: ignore[no-untyped-def]
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
     """Lazy public names: ``audiogan.Synthesizer``."""
     if name == "Synthesizer":
-        from .synthesizer import Synthesizer
+        from audiogan.generation.synthesizer import Synthesizer
 
         return Synthesizer
     raise AttributeError(f"module 'audiogan' has no attribute {name!r}")

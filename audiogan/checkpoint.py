@@ -19,10 +19,10 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from . import __version__
-from .config import FeatureConfig
-from .errors import AudioganError, CheckpointError
-from .fileio import atomic_write
+from audiogan import __version__
+from audiogan.config import FeatureConfig
+from audiogan.errors import AudioganError, CheckpointError
+from audiogan.fileio import atomic_write
 
 FORMAT_VERSION = 1
 KINDS = ("checkpoint", "generator", "vocoder")
@@ -183,7 +183,7 @@ def load_generator(path: str | Path, registry: Any = None, device: str | torch.d
         path = path / "generator.pt"
     data = load_checkpoint(path, kind="generator")
     if registry is None:
-        from .plugins import get_registry
+        from audiogan.plugins import get_registry
 
         registry = get_registry()
     try:

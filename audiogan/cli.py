@@ -15,8 +15,8 @@ import sys
 from types import ModuleType
 from typing import Sequence
 
-from . import __version__, commands
-from .errors import AudioganError
+from audiogan import __version__, commands
+from audiogan.errors import AudioganError
 
 
 def _command_modules() -> list[tuple[str, ModuleType]]:

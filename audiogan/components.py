@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from .config import FeatureConfig
+from audiogan.config import FeatureConfig
 
 __all__ = ["Component", "Generator", "Discriminator", "Vocoder"]
 

@@ -21,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-from .errors import ConfigError
+from audiogan.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -13,8 +13,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .errors import AudioganError, PluginError
-from .plugins import plugin_of
+from audiogan.errors import AudioganError, PluginError
+from audiogan.plugins import plugin_of
 
 __all__ = ["blame", "call", "check_discriminator_output", "check_generator_output", "check_vocoder_output", "describe"]
 

@@ -23,9 +23,9 @@ import torch
 import torchaudio
 from torch import nn
 
-from . import audio
-from .config import FeatureConfig
-from .errors import ConfigError
+from audiogan.data import audio
+from audiogan.config import FeatureConfig
+from audiogan.errors import ConfigError
 
 __all__ = ["MelFrontEnd", "extract", "extract_many", "frames_to_samples", "samples_to_frames"]
 
@@ -89,7 +89,7 @@ class MelFrontEnd(nn.Module):
     def _need_stats(self) -> None:
         if not self.has_stats:
             raise ConfigError(
-                "feature.mel_mean/feature.mel_std are not set: compute them with audiogan.data.load_dataset "
+                "feature.mel_mean/feature.mel_std are not set: compute them with audiogan.data.dataset.load_dataset "
                 "(or 'audiogan prepare') or load a FeatureConfig from a checkpoint"
             )
 

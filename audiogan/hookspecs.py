@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pluggy
 
-from .components import Discriminator, Generator, Vocoder
+from audiogan.components import Discriminator, Generator, Vocoder
 
 hookspec = pluggy.HookspecMarker("audiogan")
 hookimpl = pluggy.HookimplMarker("audiogan")

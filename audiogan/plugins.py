@@ -34,10 +34,10 @@ from typing import Any, Sequence
 import pluggy
 from torch import nn
 
-from . import __version__, hookspecs
-from .components import Discriminator, Generator, Vocoder
-from .config import FeatureConfig, from_dict
-from .errors import AudioganError, ConfigError, PluginError
+from audiogan import __version__, hookspecs
+from audiogan.components import Discriminator, Generator, Vocoder
+from audiogan.config import FeatureConfig, from_dict
+from audiogan.errors import AudioganError, ConfigError, PluginError
 
 __all__ = [
     "DEFAULT_PLUGINS",

@@ -25,9 +25,9 @@ from typing import Any, Callable, Iterator, TypeVar
 import torch
 from torch import nn
 
-from .components import Discriminator, Generator, Vocoder
-from .config import FeatureConfig
-from .contracts import check_discriminator_output, check_generator_output, check_vocoder_output, describe
+from audiogan.components import Discriminator, Generator, Vocoder
+from audiogan.config import FeatureConfig
+from audiogan.contracts import check_discriminator_output, check_generator_output, check_vocoder_output, describe
 
 __all__ = [
     "check_discriminator",
@@ -310,6 +310,6 @@ if pytest is not None:
     @pytest.fixture
     def audiogan_registry():
         """Fixture: a strict :func:`audiogan.plugins.get_registry` (plugin import failures raise)."""
-        from .plugins import get_registry
+        from audiogan.plugins import get_registry
 
         return get_registry(strict=True)

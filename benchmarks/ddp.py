@@ -84,7 +84,7 @@ def _data(args: argparse.Namespace, work: Path) -> Path:
         return Path(args.data)
     if FSDD.is_dir():
         return FSDD
-    from audiogan.synthetic import write_corpus
+    from audiogan.data.synthetic import write_corpus
 
     return write_corpus(work / "corpus", per_class=20, seconds=0.6)
 
@@ -135,10 +135,10 @@ def wrap(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
     from audiogan.config import FeatureConfig
-    from audiogan.data import Batch
+    from audiogan.data.dataset import Batch
     from audiogan.plugins import get_registry
-    from audiogan.train_config import TrainConfig
-    from audiogan.trainer import Trainer
+    from audiogan.training.config import TrainConfig
+    from audiogan.training.trainer import Trainer
 
     if args.threads:
         torch.set_num_threads(args.threads)

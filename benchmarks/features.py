@@ -10,7 +10,7 @@ warm for everyone, and after a 20-file warm-up of librosa's lazy imports and fil
   BLAS threads and with BLAS limited to one thread (threadpoolctl): on a busy 2-core machine the
   multi-threaded mel matrix product spins and runs several times slower. The speed-up column and
   the targets use the faster of the two, so the comparison never flatters audiogan;
-* prepare cold: :func:`audiogan.data.load_dataset` into an empty cache folder (decode, resample,
+* prepare cold: :func:`audiogan.data.dataset.load_dataset` into an empty cache folder (decode, resample,
   log-mel, write the memory-mapped cache, statistics), with 1 and with ``--workers`` processes;
 * prepare warm: the same call again (a cache hit: scan + stat + manifest + memory map), median
   of ``--repeat`` runs;
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from audiogan.config import FeatureConfig
-    from audiogan.data import load_dataset
+    from audiogan.data.dataset import load_dataset
 
     files = sorted(p for p in args.data.rglob("*.wav") if not any(part.startswith(".") for part in p.parts))
     for path in files:  # untimed: every file in the OS page cache for every contender

@@ -95,7 +95,7 @@ def _temp_files(run: Path) -> set[str]:
 def kill_loop(kills: int, workdir: Path, seed: int = 0, steps: int = 60, log=print,
               random_wait: tuple[float, float] = (2.0, 12.0)) -> dict[str, Any]:
     """Kill and resume ``kills`` times, then finish; returns the figures (raises AssertionError on a failure)."""
-    from audiogan.synthetic import write_corpus
+    from audiogan.data.synthetic import write_corpus
 
     rng = random.Random(seed)
     corpus = write_corpus(workdir / "corpus", per_class=2, seconds=0.4, sample_rate=8000)

@@ -6,7 +6,7 @@ Writes the synthetic labelled corpus (pluck / chirp / drums, 1 s clips), trains 
 (:func:`audiogan.commands.demo.demo_config`) for a fixed wall-clock budget on the CPU, then
 compares the EMA generator against an untrained generator of the same architecture (same seed)
 by the Frechet distance between Gaussian fits of windows of 8 consecutive normalised mel frames
-(flattened, PCA to 64 dims fitted on the real windows: :class:`audiogan.metrics.WindowFD`).
+(flattened, PCA to 64 dims fitted on the real windows: :class:`audiogan.evaluation.metrics.WindowFD`).
 Single-frame FD is printed too, but windows are the point: an i.i.d. frame model can match single
 frames. As a reference, the i.i.d. Gaussian frame model fitted to the real frames is scored too.
 The CPU may be shared: the steps reached are printed with the budget.
@@ -24,11 +24,11 @@ import torch
 
 from audiogan.checkpoint import load_generator
 from audiogan.commands.demo import demo_config
-from audiogan.data import load_dataset
-from audiogan.metrics import WindowFD
+from audiogan.data.dataset import load_dataset
+from audiogan.evaluation.metrics import WindowFD
 from audiogan.plugins import get_registry
-from audiogan.synthetic import write_corpus
-from audiogan.train import train
+from audiogan.data.synthetic import write_corpus
+from audiogan.training.loop import train
 
 
 @torch.no_grad()

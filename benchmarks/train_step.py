@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from audiogan.config import FeatureConfig
-from audiogan.data import Batch
+from audiogan.data.dataset import Batch
 from audiogan.plugins import get_registry
-from audiogan.train_config import TrainConfig
-from audiogan.trainer import Trainer
+from audiogan.training.config import TrainConfig
+from audiogan.training.trainer import Trainer
 
 
 def _sync(device: torch.device) -> None:

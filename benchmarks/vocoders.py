@@ -4,7 +4,7 @@
                                   [--files N] [--repeat K]
 
 Quality: each held-out recording (FSDD test split: file index 0-4, the last number in the file
-name) goes through ``audiogan resynth`` (:func:`audiogan.resynth.resynthesize`: audio -> log-mel
+name) goes through ``audiogan resynth`` (:func:`audiogan.generation.resynth.resynthesize`: audio -> log-mel
 with the default FeatureConfig, 16 kHz / n_fft 1024 / hop 256 / 80 mels -> vocoder -> 16-bit WAV),
 and the written WAV is compared with the input resampled to 16 kHz:
 
@@ -78,10 +78,10 @@ def variants(registry, checkpoints: dict[str, str], settings: dict[str, dict] | 
 
 def quality(files: list[Path], name: str, config: dict, out: Path) -> tuple[float, float]:
     """Mean (MR-STFT, log-mel L1) of ``audiogan resynth`` outputs against their inputs."""
-    from audiogan.audio import load_audio
+    from audiogan.data.audio import load_audio
     from audiogan.config import FeatureConfig
     from audiogan.features import MelFrontEnd
-    from audiogan.resynth import resynthesize
+    from audiogan.generation.resynth import resynthesize
 
     fc = FeatureConfig()
     front = MelFrontEnd(fc)

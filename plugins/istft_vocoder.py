@@ -24,8 +24,8 @@ projections, 1500 adversarial, 4500 with 16): 0.994 / 0.150 at 16 projections, 0
 Shapes: B = batch, M = n_mels, T = frames, C = model width, F = n_fft // 2 + 1, S = samples.
 ``forward(mel (B, M, T)) -> (B, T * hop_length)``.
 
-The adversarial training lives in :mod:`audiogan.vocoder_training` (``fit`` delegates there); the
-waveform discriminators it uses are in :mod:`audiogan_plugins.vocoder_discriminators`.
+The adversarial training lives in :mod:`audiogan.vocoder.training` (``fit`` delegates there); the
+waveform discriminators it uses are in :mod:`audiogan.vocoder.discriminators`.
 """
 
 from __future__ import annotations
@@ -316,8 +316,8 @@ class ISTFTVocoder(audiogan.Vocoder):
         return (cfg.num_layers + 1) * (cfg.kernel_size // 2) + (2 * cfg.refine_iters + 1) * overlap
 
     def fit(self, *args: Any, **kwargs: Any) -> Any:
-        """Train adversarially; see :func:`audiogan.vocoder_training.fit` for the arguments."""
-        from audiogan.vocoder_training import fit
+        """Train adversarially; see :func:`audiogan.vocoder.training.fit` for the arguments."""
+        from audiogan.vocoder.training import fit
 
         return fit(self, *args, **kwargs)
 

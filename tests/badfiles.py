@@ -18,7 +18,7 @@ import soundfile as sf
 
 USED = "used"
 
-# Reason substrings (the stable REASON_* strings of audiogan.audio / scan / cache).
+# Reason substrings (the stable REASON_* strings of audiogan.data.audio / scan / cache).
 EMPTY = "zero bytes"
 NOT_AUDIO = "not an audio file"
 CORRUPT = "unreadable or corrupt"
@@ -186,8 +186,8 @@ TINY_SR, TINY_HOP, TINY_MELS = 8000, 64, 16
 
 def train_tiny_run(root: Path, steps: int = 2, **train_changes) -> tuple[Path, Path]:
     """A tiny conditional GRU run on a 3-class synthetic corpus: ``(corpus, run folder)``."""
-    from audiogan.synthetic import write_corpus
-    from audiogan.train import train
+    from audiogan.data.synthetic import write_corpus
+    from audiogan.training.loop import train
 
     corpus = write_corpus(root / "corpus", per_class=2, seconds=0.4, sample_rate=TINY_SR)
     config = tiny_config(steps, **train_changes)

@@ -26,7 +26,7 @@ FSDD = SHARED / "data" / "fsdd" / "recordings"
 @pytest.fixture
 def synthetic_corpus(tmp_path: Path) -> Path:
     """A 3-class corpus of short 16 kHz WAVs (pluck / chirp / drums), 4 clips each, 0.5 s."""
-    from audiogan.synthetic import write_corpus
+    from audiogan.data.synthetic import write_corpus
 
     return write_corpus(tmp_path / "corpus", per_class=4, seconds=0.5, sample_rate=16000)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiogan import audio
-from audiogan.audio import AudioFileError, decode, load_audio, write_audio
+from audiogan.data import audio
+from audiogan.data.audio import AudioFileError, decode, load_audio, write_audio
 from audiogan.errors import DataError
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from audiogan import audio
+from audiogan.data import audio
 from audiogan.config import FeatureConfig
-from audiogan.data import load_dataset
+from audiogan.data.dataset import load_dataset
 from audiogan.errors import DataError
 
 from badfiles import USED, write_bad_corpus, write_long_file

@@ -84,7 +84,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from audiogan.synthetic import write_corpus
+    from audiogan.data.synthetic import write_corpus
 
     return write_corpus(tmp_path_factory.mktemp("plug") / "corpus", per_class=2, seconds=0.4, sample_rate=TINY_SR)
 

@@ -11,10 +11,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiogan import audio, cache
+from audiogan.data import audio
+
+from audiogan.data import cache
 from audiogan.config import FeatureConfig
-from audiogan.data import SequenceSampler, load_dataset
-from audiogan.audio import load_audio
+from audiogan.data.dataset import SequenceSampler, load_dataset
+from audiogan.data.audio import load_audio
 from audiogan.features import MelFrontEnd, extract, extract_many
 from audiogan.errors import DataError
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from audiogan.checkpoint import load_checkpoint
-from audiogan.train import train
+from audiogan.training.loop import train
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
 
@@ -36,7 +36,7 @@ def _toml(tree: dict) -> str:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    from audiogan.synthetic import write_corpus
+    from audiogan.data.synthetic import write_corpus
 
     return write_corpus(tmp_path_factory.mktemp("ddp") / "corpus", per_class=3, seconds=0.4)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audiogan import metrics
+from audiogan.evaluation import metrics
 from audiogan.cli import main
 from audiogan.errors import ConfigError
-from audiogan.evaluate import CANDIDATES, evaluate, format_table, training_evaluator
-from audiogan.synthetic import write_corpus
+from audiogan.evaluation.evaluate import CANDIDATES, evaluate, format_table, training_evaluator
+from audiogan.data.synthetic import write_corpus
 
 METRIC_KEYS = {"clips", "frame_fd", "window_fd", "ndb", "ndb_bins", "ndb_k", "ndb_js", "diversity",
                "diversity_ratio", "accuracy", "inception_score"}
@@ -110,7 +110,7 @@ def test_user_errors_are_one_line(corpora: dict[str, Path], tmp_path: Path, caps
 
 def test_training_evaluator_on_a_feature_set(corpora: dict[str, Path]) -> None:
     from audiogan.config import FeatureConfig
-    from audiogan.data import load_dataset
+    from audiogan.data.dataset import load_dataset
 
     dataset = load_dataset(corpora["real"], FeatureConfig(n_mels=32), cache_dir=corpora["root"] / "cache",
                            progress=False, workers=1)
@@ -133,7 +133,7 @@ TINY_RUN = {
 @pytest.fixture(scope="module")
 def tiny_run(corpora: dict[str, Path]) -> Path:
     """A real (barely) trained run on the real corpus: a few steps of a tiny conditional LSTM-GAN."""
-    from audiogan.train import train
+    from audiogan.training.loop import train
 
     run = corpora["root"] / "run"
     train(corpora["real"], run, TINY_RUN, progress=False)
@@ -177,8 +177,8 @@ def test_evaluate_during_training_is_repeatable_and_leaves_the_rng_alone(corpora
     import torch
 
     from audiogan.config import FeatureConfig
-    from audiogan.data import load_dataset
-    from audiogan.evaluate import evaluate_during_training
+    from audiogan.data.dataset import load_dataset
+    from audiogan.evaluation.evaluate import evaluate_during_training
     from audiogan.plugins import get_registry
 
     dataset = load_dataset(corpora["real"], FeatureConfig(n_mels=16), cache_dir=corpora["root"] / "cache16",

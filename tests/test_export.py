@@ -104,7 +104,7 @@ def test_torchscript_with_neural_vocoder(run, tmp_path):
                "vocoder": component_record(registry, "vocoder", "istft", vocoder)}
     save_checkpoint(payload, copy / "vocoder.pt")
     out = tmp_path / "with_vocoder.ts"
-    from audiogan.export import export
+    from audiogan.generation.export import export
 
     meta = export(copy, out, chunk_frames=8)
     assert meta["vocoder"] == "istft" and "vocode" in meta["methods"]

@@ -12,12 +12,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiogan import cache, fileio
-from audiogan.audio import write_audio
+from audiogan import fileio
+
+from audiogan.data import cache
+from audiogan.data.audio import write_audio
 from audiogan.checkpoint import load_checkpoint, save_checkpoint
 from audiogan.cli import main
 from audiogan.config import FeatureConfig, to_toml
-from audiogan.data import load_dataset
+from audiogan.data.dataset import load_dataset
 from audiogan.errors import CheckpointError, DataError
 
 from badfiles import TINY_SR, tiny_config
@@ -70,7 +72,7 @@ def test_disk_full_while_saving_a_checkpoint(tmp_path, monkeypatch):
 
 
 def test_disk_full_during_training_stops_cleanly(tmp_path, monkeypatch, capsys):
-    from audiogan.synthetic import write_corpus
+    from audiogan.data.synthetic import write_corpus
 
     corpus = write_corpus(tmp_path / "corpus", per_class=2, seconds=0.4, sample_rate=TINY_SR)
     config = tmp_path / "tiny.toml"
@@ -217,7 +219,7 @@ def test_real_full_disk(small_disk):
 
 
 def test_training_on_a_real_full_disk_stops_cleanly(small_disk, tmp_path, capsys):
-    from audiogan.synthetic import write_corpus
+    from audiogan.data.synthetic import write_corpus
 
     corpus = write_corpus(tmp_path / "corpus", per_class=2, seconds=0.4, sample_rate=TINY_SR)
     config = tmp_path / "tiny.toml"

@@ -1,7 +1,7 @@
 """Property-based fuzzing of the decoder entry: random bytes and valid-but-odd WAV headers.
 
-The only documented outcomes of :func:`audiogan.audio.load_audio` / :func:`audiogan.features.extract`
-are a finite float32 result or an :class:`~audiogan.audio.AudioFileError` (one line, naming the
+The only documented outcomes of :func:`audiogan.data.audio.load_audio` / :func:`audiogan.features.extract`
+are a finite float32 result or an :class:`~audiogan.data.audio.AudioFileError` (one line, naming the
 file, with a stable reason). Anything else (another exception, a crash, a hang) is a bug.
 """
 
@@ -18,7 +18,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audiogan import audio
+from audiogan.data import audio
 from audiogan.config import FeatureConfig
 from audiogan.features import extract
 

@@ -55,8 +55,8 @@ def register_vocoders():
 
 def train_tiny_run(root: Path) -> Path:
     """Train a tiny conditional GRU run for 10 steps on a 3-class synthetic corpus (about 6 s)."""
-    from audiogan.synthetic import write_corpus
-    from audiogan.train import train
+    from audiogan.data.synthetic import write_corpus
+    from audiogan.training.loop import train
 
     corpus = write_corpus(root / "corpus", per_class=3, seconds=0.4, sample_rate=SR)
     config = {
@@ -164,7 +164,7 @@ def test_unconditional_pick_and_truncation(synth):
     plain = synth.frames(requests[0], 20)
     truncated = synth.frames(requests[0], 20, truncation=0.5)
     assert not torch.equal(plain, truncated)
-    from audiogan.synthesizer import latent
+    from audiogan.generation.synthesizer import latent
 
     assert latent(3, 1000, truncation=0.5).abs().max() <= 0.5
 
@@ -225,7 +225,7 @@ def test_griffin_lim_stream_matches_one_shot_spectrally(synth):
 
 
 def test_interpolation_endpoints_equal_plain_seeds(synth):
-    from audiogan.generate import interpolation, label_interpolation
+    from audiogan.generation.generate import interpolation, label_interpolation
 
     walk = synth.render(interpolation(synth, 3, 8, 4, label="chirp"), 0.2)
     plain3 = synth.generate(1, 0.2, labels="chirp", seed=3)[0]
@@ -363,7 +363,7 @@ def test_hostile_labels_cannot_escape_out(run, tmp_path):
 
 
 def test_silent_clip_warns(synth):
-    from audiogan.synthesizer import ClipRequest
+    from audiogan.generation.synthesizer import ClipRequest
 
     with pytest.warns(UserWarning, match="silent"):
         clip = synth._finish(np.zeros(100, np.float32), ClipRequest(seed=1), True, None)
@@ -371,7 +371,7 @@ def test_silent_clip_warns(synth):
 
 
 def test_trim_silence_and_cli_option(run, tmp_path):
-    from audiogan.synthesizer import trim_silence
+    from audiogan.generation.synthesizer import trim_silence
 
     tone = np.sin(np.arange(800) * 0.3).astype(np.float32)
     padded = np.concatenate([np.zeros(640, np.float32), tone, np.full(640, 1e-6, np.float32)])

@@ -110,7 +110,7 @@ def test_a_clip_is_bit_identical_alone_and_in_any_batch():
 
 
 def test_synthesizer_batches_griffin_lim():
-    from audiogan.synthesizer import Synthesizer
+    from audiogan.generation.synthesizer import Synthesizer
 
     fc = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32, mel_mean=[-5.0] * 32, mel_std=[2.0] * 32)
     generator = get_registry().build("generator", "lstm", {"hidden_size": 16, "num_layers": 1}, fc, 0)

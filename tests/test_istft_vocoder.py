@@ -10,7 +10,7 @@ import torch
 from audiogan.config import FeatureConfig
 from audiogan.errors import CheckpointError, ConfigError
 from audiogan.plugins import get_registry
-from audiogan.vocoder_training import save_vocoder
+from audiogan.vocoder.training import save_vocoder
 from audiogan_plugins.istft_vocoder import ISTFTVocoder
 
 # Small layout so every test runs in milliseconds.

@@ -53,8 +53,8 @@ def test_python_api_loads_legacy_files(legacy_run: Path) -> None:
 
 
 def test_training_resumes_from_legacy_checkpoint(legacy_run: Path, tmp_path: Path) -> None:
-    from audiogan.synthetic import write_corpus
-    from audiogan.train import train
+    from audiogan.data.synthetic import write_corpus
+    from audiogan.training.loop import train
 
     corpus = write_corpus(tmp_path / "corpus", per_class=3, seconds=0.4, sample_rate=8000)
     result = train(corpus, legacy_run, overrides=["train.steps=22"], resume=True, progress=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audiogan import metrics
+from audiogan.evaluation import metrics
 
 
 def test_identical_sets_have_zero_frechet_distance() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audiogan import objectives as obj
+from audiogan.training import objectives as obj
 from audiogan.errors import ConfigError
 
 

@@ -23,7 +23,7 @@ def run(tmp_path_factory) -> Path:
 @pytest.fixture
 def clips(tmp_path) -> list[Path]:
     """A chirp at 8 kHz and a pluck at 16 kHz (resampled on load), in two folders with the same stem."""
-    from audiogan.synthetic import make_clip
+    from audiogan.data.synthetic import make_clip
 
     rng = np.random.default_rng(0)
     (tmp_path / "a").mkdir()
@@ -44,7 +44,7 @@ def test_resynth_with_a_run(run, clips, tmp_path, capsys):
     assert rate == SR and audio.shape == (round(0.6 * SR),) and np.isfinite(audio).all()
     assert sf.read(out / "x_1.griffinlim.wav")[0].shape == (round(0.4 * SR),)
     # Copy-synthesis keeps the spectrogram: far closer to its input than to the other clip.
-    from audiogan.audio import load_audio
+    from audiogan.data.audio import load_audio
     from audiogan.config import FeatureConfig
     from audiogan.features import MelFrontEnd
     import torch

@@ -1,5 +1,5 @@
 """The example configs in ``samples/`` stay usable: each one parses the way ``audiogan train
---config`` reads it, resolves through :func:`audiogan.train_config.resolve_config`, builds its
+--config`` reads it, resolves through :func:`audiogan.training.config.resolve_config`, builds its
 generator / discriminator / vocoder and generates frames of the right shape. No training."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from audiogan.commands.demo import demo_config
 from audiogan.commands.train import cli_overrides
 from audiogan.config import FeatureConfig, load_toml
 from audiogan.plugins import get_registry
-from audiogan.train_config import resolve_config
+from audiogan.training.config import resolve_config
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 # samples/ also holds plugin examples (their own pyproject.toml): only these folders hold configs

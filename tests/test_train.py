@@ -16,13 +16,13 @@ import torch
 from audiogan.checkpoint import load_checkpoint, load_generator
 from audiogan.cli import main
 from audiogan.config import FeatureConfig
-from audiogan.data import SequenceSampler, load_dataset
+from audiogan.data.dataset import SequenceSampler, load_dataset
 from audiogan.errors import CheckpointError, ConfigError
-from audiogan.objectives import LOSSES
+from audiogan.training.objectives import LOSSES
 from audiogan.plugins import get_registry
-from audiogan.train import train
-from audiogan.train_config import TrainConfig, resolve_config
-from audiogan.trainer import Trainer
+from audiogan.training.loop import train
+from audiogan.training.config import TrainConfig, resolve_config
+from audiogan.training.trainer import Trainer
 
 TINY = {
     "train": {"steps": 6, "threads": 1, "batch_size": 4, "seq_frames": 8, "log_every": 2, "checkpoint_every": 3,
@@ -52,7 +52,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    from audiogan.synthetic import write_corpus
+    from audiogan.data.synthetic import write_corpus
 
     return write_corpus(tmp_path_factory.mktemp("train") / "corpus", per_class=3, seconds=0.4)
 
@@ -293,7 +293,7 @@ TINY_LR_G = TrainConfig().lr_g
 
 
 def test_device_selection():
-    from audiogan.train_config import select_device
+    from audiogan.training.config import select_device
 
     assert select_device("cpu").type == "cpu"
     assert select_device("auto").type in ("cpu", "cuda", "mps")

@@ -12,8 +12,8 @@ import torch
 
 from audiogan.checkpoint import load_checkpoint
 from audiogan.errors import ConfigError
-from audiogan.train import train
-from audiogan.train_config import resolve_config
+from audiogan.training.loop import train
+from audiogan.training.config import resolve_config
 
 TINY = {
     "train": {"steps": 6, "threads": 1, "batch_size": 4, "seq_frames": 8, "log_every": 2, "checkpoint_every": 3,
@@ -42,7 +42,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    from audiogan.synthetic import write_corpus
+    from audiogan.data.synthetic import write_corpus
 
     return write_corpus(tmp_path_factory.mktemp("train-eval") / "corpus", per_class=3, seconds=0.4)
 

@@ -12,8 +12,8 @@ import torch
 from audiogan.checkpoint import load_checkpoint
 from audiogan.cli import main
 from audiogan.plugins import get_registry
-from audiogan.synthetic import write_corpus
-from audiogan.vocoder_training import VocoderTrainConfig, train_vocoder
+from audiogan.data.synthetic import write_corpus
+from audiogan.vocoder.training import VocoderTrainConfig, train_vocoder
 
 # A tiny layout and model: 8 kHz, 32 mels, dim 32, 2 blocks, small discriminators.
 TINY = [
@@ -143,7 +143,7 @@ def test_cli_trains_resumes_and_reports_errors(corpus: Path, tmp_path: Path, cap
 
 def test_loss_modules_are_zero_only_for_identical_audio() -> None:
     from audiogan.config import FeatureConfig
-    from audiogan.vocoder_training import MultiResolutionSTFTLoss, MultiScaleMelLoss
+    from audiogan.vocoder.training import MultiResolutionSTFTLoss, MultiScaleMelLoss
 
     fc = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32)
     x = torch.randn(2, 2048, generator=torch.Generator().manual_seed(0)) * 0.1
@@ -154,7 +154,7 @@ def test_loss_modules_are_zero_only_for_identical_audio() -> None:
 
 def test_magnitude_l1_is_zero_only_for_the_true_magnitude() -> None:
     from audiogan.config import FeatureConfig
-    from audiogan.vocoder_losses import magnitude_l1
+    from audiogan.vocoder.losses import magnitude_l1
 
     fc = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32)
     vocoder = get_registry().build("vocoder", "istft", {"dim": 8, "intermediate_dim": 8, "num_layers": 1}, fc, 0)
@@ -177,10 +177,10 @@ def test_magnitude_supervision_is_logged_and_lowers_the_magnitude_error(corpus: 
     steps = [m for m in metrics(run) if "loss_mag" in m]
     assert len(steps) == 2 and all(m["loss_mag"] > 0 for m in steps)
     # The loss itself teaches the magnitude: on one fixed batch it falls steadily.
-    from audiogan.audio import load_audio
+    from audiogan.data.audio import load_audio
     from audiogan.config import FeatureConfig
     from audiogan.features import MelFrontEnd
-    from audiogan.vocoder_losses import magnitude_l1
+    from audiogan.vocoder.losses import magnitude_l1
 
     fc = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32)
     audio = torch.from_numpy(load_audio(sorted(corpus.rglob("*.wav"))[0], 8000))[: 20 * 64][None]
@@ -227,7 +227,7 @@ def register_vocoders():
 
 def test_divergence_guard_restores_then_gives_up(corpus: Path, tmp_path: Path) -> None:
     from audiogan.plugins import get_registry
-    from audiogan.train import TrainingDiverged
+    from audiogan.training.loop import TrainingDiverged
 
     plugin = tmp_path / "nan_vocoder.py"
     plugin.write_text(NAN_PLUGIN)
@@ -244,7 +244,7 @@ def test_divergence_guard_restores_then_gives_up(corpus: Path, tmp_path: Path) -
 def test_gan_run_then_vocoder_then_generate_uses_it(corpus: Path, tmp_path: Path) -> None:
     """The real engine: a GAN run, train-vocoder into it, and generation picks the trained vocoder up."""
     import audiogan
-    from audiogan.train import train
+    from audiogan.training.loop import train
 
     run = tmp_path / "run"
     features = {"sample_rate": 8000, "n_fft": 256, "hop_length": 64, "n_mels": 32}

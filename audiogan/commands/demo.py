@@ -56,10 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the corpus, train, generate, and print where everything is."""
-    from ..errors import ConfigError
-    from ..generate import load, write_clips
-    from ..synthetic import write_corpus
-    from ..train import train
+    from audiogan.errors import ConfigError
+    from audiogan.generation.generate import load, write_clips
+    from audiogan.data.synthetic import write_corpus
+    from audiogan.training.loop import train
 
     out: Path = args.out
     if args.per_class < 1:

@@ -51,9 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation and print the table or JSON."""
-    from ..errors import ConfigError
-    from ..evaluate import evaluate, format_table
-    from ..fileio import write_text_atomic
+    from audiogan.errors import ConfigError
+    from audiogan.evaluation.evaluate import evaluate, format_table
+    from audiogan.fileio import write_text_atomic
 
     if args.run is None and args.generated is None:
         raise ConfigError("give a RUN folder, or --generated DIR to score a folder of audio")

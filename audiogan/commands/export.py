@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export and print what was written."""
-    from audiogan.export import export
+    from audiogan.generation.export import export
 
     meta = export(args.run, args.out, args.format, args.chunk_frames, args.force, tuple(args.plugin), args.vocoder)
     what = f"generator {meta.get('generator')!r}" + (f" + vocoder {meta['vocoder']!r}" if meta.get("vocoder") else "")

@@ -77,7 +77,7 @@ def vocoder_settings(assignments: list[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Generate and write the clips; print one line per file written."""
     from audiogan.errors import ConfigError
-    from audiogan.generate import interpolation, label_interpolation, load, plan, write_clips
+    from audiogan.generation.generate import interpolation, label_interpolation, load, plan, write_clips
 
     if args.interpolate and args.label_interpolate:
         raise ConfigError("--interpolate and --label-interpolate cannot be combined")

@@ -42,8 +42,8 @@ def _table(rows: list[list[str]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Load the registry (honouring --plugin/--strict) and print the listing."""
-    from .. import __version__
-    from ..plugins import KINDS, get_registry
+    from audiogan import __version__
+    from audiogan.plugins import KINDS, get_registry
 
     registry = get_registry(args.plugin, strict=True if args.strict else None)
     components = registry.components()

@@ -36,7 +36,7 @@ SHOW_NAMES = 3  # skipped files named per reason in the summary
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``audiogan prepare``."""
-    from ..data import DEFAULT_MIN_SECONDS
+    from audiogan.data.dataset import DEFAULT_MIN_SECONDS
 
     parser.add_argument("data_dir", metavar="DATA_DIR", help="folder of recordings (class subfolders optional)")
     parser.add_argument("--cache-dir", metavar="DIR", help="where to keep the feature cache "
@@ -57,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def feature_config_from_args(args: argparse.Namespace) -> Any:
     """The FeatureConfig that the options ask for (flags first, then ``--set feature.*``)."""
-    from ..config import FeatureConfig, apply_overrides
-    from ..errors import ConfigError
+    from audiogan.config import FeatureConfig, apply_overrides
+    from audiogan.errors import ConfigError
 
     section: dict[str, Any] = {}
     for flag, key in (("sample_rate", "sample_rate"), ("n_mels", "n_mels"), ("hop_length", "hop_length"), ("n_fft", "n_fft")):
@@ -121,8 +121,8 @@ def summary(ds: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Build or refresh the cache and print the summary."""
-    from ..data import load_dataset
-    from ..errors import ConfigError
+    from audiogan.data.dataset import load_dataset
+    from audiogan.errors import ConfigError
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: must be >= 1")

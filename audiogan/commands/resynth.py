@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     """Resynthesise and print one line per file."""
     from audiogan.config import apply_overrides
     from audiogan.errors import ConfigError
-    from audiogan.resynth import resynthesize
+    from audiogan.generation.resynth import resynthesize
 
     tree = apply_overrides({}, args.set)
     other = sorted(set(tree) - {"vocoder", "feature"})

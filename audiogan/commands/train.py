@@ -66,10 +66,10 @@ def cli_overrides(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the configuration, train, and say where everything went."""
-    from ..config import load_toml
-    from ..distributed import from_env
-    from ..errors import ConfigError
-    from ..train import train
+    from audiogan.config import load_toml
+    from audiogan.training.distributed import from_env
+    from audiogan.errors import ConfigError
+    from audiogan.training.loop import train
 
     if args.resume and args.config is not None:
         raise ConfigError("--resume uses the run's own config; pass changes with --set, not --config")

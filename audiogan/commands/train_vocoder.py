@@ -45,9 +45,9 @@ def cli_overrides(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the configuration, train, and say where the vocoder went and how to use it."""
-    from ..config import load_toml
-    from ..errors import ConfigError
-    from ..vocoder_training import train_vocoder
+    from audiogan.config import load_toml
+    from audiogan.errors import ConfigError
+    from audiogan.vocoder.training import train_vocoder
 
     if args.resume and args.config is not None:
         raise ConfigError("--resume uses the run's own vocoder config; pass changes with --set, not --config")

@@ -14,11 +14,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from . import __version__
-from .config import FeatureConfig
-from .errors import ConfigError
-from .fileio import write_text_atomic
-from .generate import _device, _plain, _resolve_vocoder, load, safe_name
+from audiogan import __version__
+from audiogan.config import FeatureConfig
+from audiogan.errors import ConfigError
+from audiogan.fileio import write_text_atomic
+from audiogan.generation.generate import _device, _plain, _resolve_vocoder, load, safe_name
 
 __all__ = ["resynthesize"]
 
@@ -42,11 +42,11 @@ def resynthesize(
     kept (scaled down only if the output would clip). Writes ``<stem>.<vocoder>.wav`` per file and
     ``manifest.json`` with each file's log-mel L1 distance to its input (natural-log units).
     """
-    from .audio import load_audio, write_audio
-    from .contracts import check_vocoder_output
-    from .features import MelFrontEnd
-    from .plugins import get_registry
-    from .synthesizer import OverlapVocoder
+    from audiogan.data.audio import load_audio, write_audio
+    from audiogan.contracts import check_vocoder_output
+    from audiogan.features import MelFrontEnd
+    from audiogan.plugins import get_registry
+    from audiogan.generation.synthesizer import OverlapVocoder
 
     if not files:
         raise ConfigError("resynth needs at least one audio file")

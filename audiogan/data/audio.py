@@ -18,8 +18,8 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from .errors import DataError
-from .fileio import atomic_path
+from audiogan.errors import DataError
+from audiogan.fileio import atomic_path
 
 __all__ = [
     "AUDIO_EXTENSIONS",

@@ -26,10 +26,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import distributed
-from . import objectives as obj
-from .data import Batch
-from .train_config import TrainConfig
+from audiogan.training import distributed
+from audiogan.training import objectives as obj
+from audiogan.data.dataset import Batch
+from audiogan.training.config import TrainConfig
 
 
 def make_optimizer(params: Any, lr: float, tc: TrainConfig, device: torch.device) -> torch.optim.Optimizer:

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import FeatureConfig
-from .errors import ConfigError
-from .features import MelFrontEnd
-from .sampling import OverlapVocoder, RngStream, dbfs, fit_length, latent, slerp, trim_silence
+from audiogan.config import FeatureConfig
+from audiogan.errors import ConfigError
+from audiogan.features import MelFrontEnd
+from audiogan.generation.sampling import OverlapVocoder, RngStream, dbfs, fit_length, latent, slerp, trim_silence
 
 __all__ = ["BLOCK_FRAMES", "Clip", "ClipRequest", "OverlapVocoder", "Synthesizer", "latent", "slerp", "trim_silence"]
 
@@ -87,11 +87,11 @@ class _GeneratorStream:
             with self.synth._label_mixing(self.weights):
                 return self.synth.generator(self.z, self.labels, BLOCK_FRAMES, self.state)
 
-        from .contracts import call as plugin_call
+        from audiogan.contracts import call as plugin_call
 
         frames, self.state = plugin_call(self.synth.generator, self.rng.run, call)  # errors name the plugin
         if not self.synth._generator_checked:
-            from .contracts import check_generator_output
+            from audiogan.contracts import check_generator_output
 
             check_generator_output(self.synth.generator, frames, 1, BLOCK_FRAMES)
             self.synth._generator_checked = True
@@ -204,11 +204,11 @@ class Synthesizer:
             handle.remove()
 
     def _raw_vocode(self, mel: torch.Tensor) -> torch.Tensor:
-        from .contracts import call as plugin_call
+        from audiogan.contracts import call as plugin_call
 
         wave = plugin_call(self.vocoder, self.vocoder, mel)  # errors name the plugin
         if not self._vocoder_checked:
-            from .contracts import check_vocoder_output
+            from audiogan.contracts import check_vocoder_output
 
             check_vocoder_output(self.vocoder, wave, mel.shape[0], mel.shape[-1])
             self._vocoder_checked = True

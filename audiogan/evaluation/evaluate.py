@@ -25,11 +25,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from . import metrics
-from .audio import AUDIO_EXTENSIONS, load_audio
-from .config import FeatureConfig
-from .errors import ConfigError, DataError
-from .features import MelFrontEnd
+from audiogan.evaluation import metrics
+from audiogan.data.audio import AUDIO_EXTENSIONS, load_audio
+from audiogan.config import FeatureConfig
+from audiogan.errors import ConfigError, DataError
+from audiogan.features import MelFrontEnd
 
 __all__ = ["FORMAT", "EvalSet", "evaluate", "evaluate_during_training", "format_table", "load_real",
            "training_evaluator", "write_plot"]
@@ -93,7 +93,7 @@ def _scan(root: Path) -> list[Path]:
 def _label_of(path: Path, root: Path, class_names: list[str]) -> int:
     """Class from the first-level folder (``DIR/<label>/x.wav``), or a file-name prefix: ``<label>_``,
     ``<label>-``, or ``label-<label>_`` as ``audiogan generate`` names its files."""
-    from .generate import safe_name
+    from audiogan.generation.generate import safe_name
 
     rel = path.relative_to(root)
     if len(rel.parts) > 1 and rel.parts[0] in class_names:
@@ -107,12 +107,12 @@ def _label_of(path: Path, root: Path, class_names: list[str]) -> int:
 def load_real(data_dir: str | Path, sample_rate: int) -> tuple[list[np.ndarray], np.ndarray, list[str], list[tuple[str, str]]]:
     """Audio of a real folder at ``sample_rate``: ``(clips, labels, class_names, skipped)``.
 
-    The folder is scanned exactly as training scans it (:func:`audiogan.cache.scan_folder`:
+    The folder is scanned exactly as training scans it (:func:`audiogan.data.cache.scan_folder`:
     labels from first-level subfolders, hidden files ignored); unreadable files and clips
     shorter than training's minimum are skipped with reasons.
     """
-    from .cache import REASON_TOO_SHORT, scan_folder
-    from .data import DEFAULT_MIN_SECONDS
+    from audiogan.data.cache import REASON_TOO_SHORT, scan_folder
+    from audiogan.data.dataset import DEFAULT_MIN_SECONDS
 
     scan = scan_folder(data_dir)
     class_names = sorted({c.label for c in scan.candidates if c.label is not None})
@@ -151,7 +151,7 @@ def _split(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def _run_info(run: Any) -> tuple[FeatureConfig, list[str], Any]:
     """``(feature_config, class_names, synthesizer_or_None)`` from a run folder/file or an object."""
     if isinstance(run, (str, Path)):
-        from .checkpoint import load_checkpoint
+        from audiogan.checkpoint import load_checkpoint
 
         path = Path(run) / "generator.pt" if Path(run).is_dir() else Path(run)
         data = load_checkpoint(path, kind="generator")
@@ -192,7 +192,7 @@ def _generate(synth: Any, counts: dict[int, int], seconds: dict[int, float], see
 
 def _n_frames(seconds: float, fc: FeatureConfig) -> int:
     """Frames the front end makes from ``seconds`` of audio (the real clips' own count)."""
-    from .features import samples_to_frames
+    from audiogan.features import samples_to_frames
 
     return samples_to_frames(int(round(seconds * fc.sample_rate)), fc)
 
@@ -330,7 +330,7 @@ def evaluate(
                             [_label_of(f, gen_root, class_names) for f in files])
     else:
         if synth is None:
-            from .generate import load
+            from audiogan.generation.generate import load
 
             synth = load(run_or_generator, vocoder=vocoder, plugins=plugins, device=device)
         generated = _generate(synth, counts, seconds, seed, mel_space, maker, class_names)
@@ -434,7 +434,7 @@ def write_plot(path: str | Path, sets: dict[str, Sequence[np.ndarray]], k: int) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .fileio import atomic_path
+    from audiogan.fileio import atomic_path
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for name, seqs in sets.items():
@@ -457,7 +457,7 @@ def write_plot(path: str | Path, sets: dict[str, Sequence[np.ndarray]], k: int) 
 
 
 def training_evaluator(dataset: Any, max_clips: int = 256, k: int = 8, pca_dim: int = 64, seed: int = 0) -> metrics.WindowFD:
-    """A :class:`~audiogan.metrics.WindowFD` on up to ``max_clips`` clips of a FeatureSet, for the
+    """A :class:`~audiogan.evaluation.metrics.WindowFD` on up to ``max_clips`` clips of a FeatureSet, for the
     training loop's periodic evaluation (generated frames are already in the same normalised scale)."""
     index = np.random.default_rng(seed).permutation(len(dataset))[:max_clips]
     return metrics.WindowFD([np.asarray(dataset.clip(int(i))) for i in index], k=k, pca_dim=pca_dim)

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import save_checkpoint
-from .config import to_toml
-from .errors import ConfigError
-from .fileio import atomic_path, write_text_atomic
+from audiogan.checkpoint import save_checkpoint
+from audiogan.config import to_toml
+from audiogan.errors import ConfigError
+from audiogan.fileio import atomic_path, write_text_atomic
 
 _STEP_FILE = re.compile(r"^step-(\d{6,})\.pt$")
 
@@ -153,7 +153,7 @@ class RunFolder:
         """
         if not self.enabled:
             return None
-        from .audio import write_audio
+        from audiogan.data.audio import write_audio
 
         folder = self.samples / f"step-{step:06d}"
         for name, mel, wave in zip(names, mels.float().cpu().numpy(), waves.float().cpu().numpy()):

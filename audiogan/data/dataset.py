@@ -1,7 +1,7 @@
 """The folder dataset: scan + feature cache -> :class:`FeatureSet`, and the crop sampler.
 
 ``load_dataset(root)`` scans ``root`` (labels from first-level subfolders, see
-:func:`audiogan.scan.scan_folder`), builds or refreshes the memory-mapped feature cache,
+:func:`audiogan.data.scan.scan_folder`), builds or refreshes the memory-mapped feature cache,
 computes per-bin normalisation statistics over every frame of the usable clips, and returns a
 :class:`FeatureSet`. :class:`SequenceSampler` draws seeded, class-balanced batches of
 fixed-length crops ``(B, T, M)`` from it.
@@ -29,9 +29,11 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from . import audio, cache
-from .config import FeatureConfig
-from .errors import DataError
+from audiogan.data import audio
+
+from audiogan.data import cache
+from audiogan.config import FeatureConfig
+from audiogan.errors import DataError
 
 __all__ = ["Batch", "FeatureSet", "SequenceSampler", "load_dataset", "DEFAULT_MIN_SECONDS"]
 

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import torch
 import torch.distributed as dist
 
-from .errors import ConfigError
+from audiogan.errors import ConfigError
 
 __all__ = ["World", "from_env", "init", "shutdown", "active", "is_restart", "barrier", "all_reduce_max",
            "all_reduce_sum", "all_gather", "agree", "device_for", "rank_seed"]
@@ -199,7 +199,7 @@ def debug_dump(rank: int, state: dict[str, Any]) -> None:
     ``DIR/rank-R.pt``, so a test can compare the processes' models directly."""
     folder = os.environ.get("AUDIOGAN_DEBUG_DUMP")
     if folder:
-        from .checkpoint import save_checkpoint
+        from audiogan.checkpoint import save_checkpoint
 
         save_checkpoint({"format": "audiogan-debug", "format_version": 1, "rank": rank, **state},
                         Path(folder) / f"rank-{rank}.pt")

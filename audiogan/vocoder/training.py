@@ -2,7 +2,7 @@
 
 The recipe is HiFi-GAN's and Vocos': a multi-scale log-mel L1 (weight 45), waveform
 discriminators (multi-period and multi-resolution STFT, see
-:mod:`audiogan_plugins.vocoder_discriminators`) with a hinge or least-squares loss, and
+:mod:`audiogan.vocoder.discriminators`) with a hinge or least-squares loss, and
 discriminator feature matching (weight 2). Two reconstruction terms join them: Parallel WaveGAN's
 multi-resolution STFT loss and, for vocoders that expose their predicted STFT magnitude (``istft``),
 a direct log-magnitude L1 against the target's STFT. An optional warm-up trains on the
@@ -12,11 +12,11 @@ discriminators join.
 Data: the same folder dataset, feature cache and FeatureConfig as the GAN run. Each usable clip's
 audio is decoded once (resampled to the run's rate) beside its cached log-mel; a batch is ``B``
 aligned crops ``(mel (B, M, T), audio (B, T * hop))``, the vocoder's input being the mel of the
-*whole* clip (as at generation time), not of the crop (see :mod:`audiogan.vocoder_data`). The losses
-and the validation metric live in :mod:`audiogan.vocoder_losses`.
+*whole* clip (as at generation time), not of the crop (see :mod:`audiogan.vocoder.data`). The losses
+and the validation metric live in :mod:`audiogan.vocoder.losses`.
 
 Run folder: the vocoder's training state lives in ``RUN/vocoder/`` (config.toml, checkpoints/,
-metrics.jsonl, tensorboard/, samples/), managed by the engine's :class:`~audiogan.runfolder.RunFolder`;
+metrics.jsonl, tensorboard/, samples/), managed by the engine's :class:`~audiogan.training.runfolder.RunFolder`;
 the inference file is ``RUN/vocoder.pt`` (see :func:`save_vocoder`).
 """
 
@@ -34,16 +34,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from audiogan_plugins import vocoder_discriminators as vd
+from audiogan.vocoder import discriminators as vd
+from audiogan.training import loop
 
-from . import __version__, contracts
-from .checkpoint import load_checkpoint
-from .config import FeatureConfig
-from .errors import CheckpointError, ConfigError
-from .vocoder_config import VocoderTrainConfig
-from .trainer import Trainer
-from .vocoder_data import AudioClips, SegmentSampler
-from .vocoder_losses import MultiResolutionSTFTLoss, MultiScaleMelLoss, log_mel_l1, magnitude_l1
+from audiogan import __version__, contracts
+from audiogan.checkpoint import load_checkpoint
+from audiogan.config import FeatureConfig
+from audiogan.errors import CheckpointError, ConfigError
+from audiogan.vocoder.config import VocoderTrainConfig
+from audiogan.training.trainer import Trainer
+from audiogan.vocoder.data import AudioClips, SegmentSampler
+from audiogan.vocoder.losses import MultiResolutionSTFTLoss, MultiScaleMelLoss, log_mel_l1, magnitude_l1
 
 __all__ = [
     "VocoderTrainConfig",
@@ -60,8 +61,8 @@ __all__ = [
 
 def vocoder_file(registry: Any, vocoder: nn.Module, step: int = 0) -> dict[str, Any]:
     """The ``vocoder.pt`` payload of the run-folder contract (tensors and plain containers only)."""
-    from . import __version__
-    from .checkpoint import FORMAT_VERSION, component_record
+    from audiogan import __version__
+    from audiogan.checkpoint import FORMAT_VERSION, component_record
 
     record = component_record(registry, "vocoder", vocoder.name, vocoder)
     # The file is the checkpoint: rebuilding from its config must not try to load another file.
@@ -78,10 +79,10 @@ def vocoder_file(registry: Any, vocoder: nn.Module, step: int = 0) -> dict[str, 
 
 def save_vocoder(path: Any, vocoder: nn.Module, registry: Any = None, step: int = 0) -> Any:
     """Write ``vocoder.pt`` atomically (loads with ``--vocoder NAME --set vocoder.checkpoint=PATH``)."""
-    from .checkpoint import save_checkpoint
+    from audiogan.checkpoint import save_checkpoint
 
     if registry is None:
-        from .plugins import get_registry
+        from audiogan.plugins import get_registry
 
         registry = get_registry()
     return save_checkpoint(vocoder_file(registry, vocoder, step), path)
@@ -101,7 +102,7 @@ class VocoderBatch:
 
 
 class VocoderTrainer(Trainer):
-    """The engine's :class:`~audiogan.trainer.Trainer` with a vocoder step: one waveform-discriminator
+    """The engine's :class:`~audiogan.training.trainer.Trainer` with a vocoder step: one waveform-discriminator
     update (after warm-up) and one vocoder update on aligned ``(mel, audio)`` crops.
 
     Everything but the step is the engine's: fused optimisers that skip non-finite updates on the
@@ -201,7 +202,7 @@ class VocoderTrainer(Trainer):
 
 
 class _VocoderSession:
-    """What the engine's loop (:func:`audiogan.train.run_loop`) and divergence guard expect of a session:
+    """What the engine's loop (:func:`audiogan.training.loop.run_loop`) and divergence guard expect of a session:
     ``config.train``, ``trainer``, ``sampler``, ``run``, ``device``, ``save()``, ``samples()``, ``restore()``."""
 
     def __init__(self, vocoder: nn.Module, clips: AudioClips, tc: VocoderTrainConfig, tree: dict[str, Any],
@@ -232,7 +233,7 @@ class _VocoderSession:
 
     def checkpoint(self) -> dict[str, Any]:
         """The full training state (the engine's checkpoint format, tagged as a vocoder run)."""
-        train_mod = _train_module()
+        train_mod = loop
         return {
             "format": "audiogan-checkpoint", "format_version": 1, "audiogan_version": __version__,
             "kind": "vocoder", "config": self.tree, "feature_config": self.fc.to_dict(),
@@ -247,7 +248,7 @@ class _VocoderSession:
         try:
             self.trainer.load_state_dict(state)
             self.sampler.load_state_dict(state["sampler"])
-            _train_module().set_rng_state(state["rng"], self.device)
+            loop.set_rng_state(state["rng"], self.device)
         except (KeyError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise CheckpointError(f"{path}: does not match this vocoder and its discriminators: {first[:200]}") from None
@@ -292,12 +293,6 @@ class _PinnedSampler:
         self.inner.load_state_dict(state)
 
 
-def _train_module() -> Any:
-    from . import train
-
-    return train
-
-
 def fit(vocoder: nn.Module, dataset: Any, run_dir: str | Path, train_config: VocoderTrainConfig | None = None,
         registry: Any = None, resume: bool = False, progress: bool = True,
         config_tree: dict[str, Any] | None = None) -> Any:
@@ -305,18 +300,18 @@ def fit(vocoder: nn.Module, dataset: Any, run_dir: str | Path, train_config: Voc
 
     :param vocoder: any vocoder mapping log-mel ``(B, M, T)`` to ``(B, S)`` differentiably; built
         for ``dataset.feature_config``'s layout.
-    :param dataset: a :class:`~audiogan.data.FeatureSet` (from :func:`~audiogan.data.load_dataset`).
+    :param dataset: a :class:`~audiogan.data.dataset.FeatureSet` (from :func:`~audiogan.data.dataset.load_dataset`).
     :param run_dir: the run folder; training state goes to ``run_dir/vocoder/`` (config.toml,
         checkpoints/, metrics.jsonl, tensorboard/, samples/) through the engine's RunFolder, so it
         never collides with a GAN's own checkpoints in the same run.
     :param resume: continue from ``run_dir/vocoder/checkpoints/last.pt`` (weights, optimisers, EMA,
         step, sampler, RNG).
     :param config_tree: what to write as ``vocoder/config.toml`` (default: train + vocoder + feature).
-    :return: the engine's :class:`~audiogan.train.TrainResult` (``run_dir`` = ``run_dir/vocoder``).
+    :return: the engine's :class:`~audiogan.training.loop.TrainResult` (``run_dir`` = ``run_dir/vocoder``).
     :raises AudioganError: bad data, checkpoint or settings (one line naming it).
     """
-    from .runfolder import RunFolder
-    from .train_config import select_device
+    from audiogan.training.runfolder import RunFolder
+    from audiogan.training.config import select_device
 
     tc = train_config or VocoderTrainConfig()
     registry = registry if registry is not None else _registry()
@@ -350,13 +345,13 @@ def _fit(vocoder: nn.Module, dataset: Any, run_dir: Path, run: Any, tc: VocoderT
     run.write_config(tree)
     session.check_contract()
     snapshot = session.checkpoint() if resume_from is None else None  # the guard's fallback before a first checkpoint
-    result = _train_module().run_loop(session, snapshot, progress)
+    result = loop.run_loop(session, snapshot, progress)
     run.close()
     return result
 
 
 def _registry(plugins: Sequence[str] = ()) -> Any:
-    from .plugins import get_registry
+    from audiogan.plugins import get_registry
 
     return get_registry(extra=tuple(plugins))
 
@@ -394,7 +389,7 @@ def resolve_vocoder_config(tree: dict[str, Any] | None, overrides: Sequence[str]
     """``(train config, vocoder table with name, feature table)`` from a TOML-like tree plus ``--set`` strings."""
     import copy
 
-    from .config import apply_overrides, from_dict
+    from audiogan.config import apply_overrides, from_dict
 
     tree = apply_overrides(copy.deepcopy(dict(tree or {})), list(overrides))
     unknown = sorted(set(tree) - set(VOCODER_SECTIONS))
@@ -422,13 +417,13 @@ def train_vocoder(data_dir: str | Path, run_dir: str | Path, config: dict[str, A
 
     :return: the engine's TrainResult (``run_dir`` = ``run_dir/vocoder``).
     """
-    from .data import load_dataset
+    from audiogan.data.dataset import load_dataset
 
     registry = registry if registry is not None else _registry(plugins)
     run_dir = Path(run_dir)
     saved_fc = None
     if resume:
-        from .runfolder import RunFolder
+        from audiogan.training.runfolder import RunFolder
 
         last = RunFolder(run_dir / "vocoder").resume_path()
         if last is None:
@@ -448,7 +443,7 @@ def train_vocoder(data_dir: str | Path, run_dir: str | Path, config: dict[str, A
                               f"{gan_fc.to_dict().get(key)!r}); the vocoder must use the run's features")
         fc = gan_fc
     else:
-        from .config import from_dict
+        from audiogan.config import from_dict
 
         fc = from_dict(FeatureConfig, feature_table, section="feature")
     dataset = load_dataset(data_dir, fc, cache_dir=tc.cache_dir, workers=tc.workers, progress=progress)

@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError
+from audiogan.errors import ConfigError
 
 LOSSES = ("hinge", "non-saturating", "least-squares", "wgan-gp")
 

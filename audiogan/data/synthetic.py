@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
-from .fileio import atomic_path
+from audiogan.fileio import atomic_path
 
 Sound = Callable[[np.random.Generator, int, float], np.ndarray]
 

@@ -2,7 +2,7 @@
 
 :class:`AudioClips` decodes each usable clip of a feature set once beside its cached log-mel;
 :class:`SegmentSampler` draws batches of aligned crops ``(mel (B, M, T), audio (B, T * hop))`` from
-them. Used by :mod:`audiogan.vocoder_training` (which re-exports both names).
+them. Used by :mod:`audiogan.vocoder.training` (which re-exports both names).
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import FeatureConfig
-from .errors import DataError
-from .features import MelFrontEnd
+from audiogan.config import FeatureConfig
+from audiogan.errors import DataError
+from audiogan.features import MelFrontEnd
 
 __all__ = ["AudioClips", "SegmentSampler"]
 
 
 class AudioClips:
-    """The usable clips of a :class:`~audiogan.data.FeatureSet` as aligned (log-mel, audio) pairs.
+    """The usable clips of a :class:`~audiogan.data.dataset.FeatureSet` as aligned (log-mel, audio) pairs.
 
     ``mels[i]`` is ``(T_i, M)`` raw log-mel (from the feature cache) and ``audio[i]`` is
     ``(T_i * hop,)`` float32: frame ``t`` is centred on sample ``t * hop``, so frames ``[a, a+T)``
@@ -30,8 +30,8 @@ class AudioClips:
     """
 
     def __init__(self, dataset: Any, min_frames: int = 1, max_seconds: float = math.inf, progress: bool = False) -> None:
-        from .audio import load_audio
-        from .features import samples_to_frames
+        from audiogan.data.audio import load_audio
+        from audiogan.features import samples_to_frames
 
         fc: FeatureConfig = dataset.feature_config
         total = float(getattr(dataset, "total_seconds", 0.0))

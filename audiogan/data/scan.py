@@ -2,7 +2,7 @@
 
 Rules (shared by training, ``audiogan prepare`` and evaluation): files are listed recursively in
 sorted order; hidden files and folders (leading dot, which includes the cache) are ignored; only
-names ending in :data:`audiogan.audio.AUDIO_EXTENSIONS` are candidates; symlinks are followed only
+names ending in :data:`audiogan.data.audio.AUDIO_EXTENSIONS` are candidates; symlinks are followed only
 while they stay inside the root, and each real folder is visited once (symlink loops end). When
 any file sits in a subfolder, first-level subfolder names are class labels and files directly in
 the root are skipped as unlabelled; otherwise every file is unlabelled.
@@ -14,8 +14,8 @@ import dataclasses
 import os
 from pathlib import Path
 
-from . import audio
-from .errors import DataError
+from audiogan.data import audio
+from audiogan.errors import DataError
 
 __all__ = ["Candidate", "Scan", "scan_folder", "REASON_OUTSIDE", "REASON_UNLABELLED"]
 

@@ -31,11 +31,11 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from .config import FeatureConfig
-from .errors import DataError
-from .features import extract_many
-from .fileio import write_text_atomic
-from .scan import REASON_OUTSIDE, REASON_UNLABELLED, Candidate, Scan, scan_folder  # noqa: F401 (re-exported)
+from audiogan.config import FeatureConfig
+from audiogan.errors import DataError
+from audiogan.features import extract_many
+from audiogan.fileio import write_text_atomic
+from audiogan.data.scan import REASON_OUTSIDE, REASON_UNLABELLED, Candidate, Scan, scan_folder  # noqa: F401 (re-exported)
 
 MANIFEST = "manifest.json"
 CACHE_FORMAT = "audiogan-feature-cache"

@@ -6,7 +6,7 @@ writing samples every ``sample_every`` steps and scoring the EMA generator every
 steps (window / frame Frechet distances; the best so far is kept as ``checkpoints/best.pt``).
 Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and returns.
 
-Under ``torchrun`` (see :mod:`audiogan.distributed`) every process runs this same loop: each
+Under ``torchrun`` (see :mod:`audiogan.training.distributed`) every process runs this same loop: each
 draws its own crops and latents, DDP averages the gradients, and rank 0 alone writes the run
 folder, logs and shows progress. Decisions that end or rewind the loop (stop request, time
 limit, divergence guard) are agreed across processes. A group that torchrun restarts after a
@@ -27,15 +27,17 @@ from typing import Any, Mapping, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__, contracts, distributed
-from .checkpoint import generator_file, load_checkpoint, save_checkpoint
-from .config import FeatureConfig
-from .data import SequenceSampler, load_dataset
-from .errors import AudioganError, CheckpointError
-from .features import MelFrontEnd
-from .runfolder import RunFolder
-from .train_config import RunConfig, resolve_config, select_device
-from .trainer import Trainer
+from audiogan import __version__, contracts
+
+from audiogan.training import distributed
+from audiogan.checkpoint import generator_file, load_checkpoint, save_checkpoint
+from audiogan.config import FeatureConfig
+from audiogan.data.dataset import SequenceSampler, load_dataset
+from audiogan.errors import AudioganError, CheckpointError
+from audiogan.features import MelFrontEnd
+from audiogan.training.runfolder import RunFolder
+from audiogan.training.config import RunConfig, resolve_config, select_device
+from audiogan.training.trainer import Trainer
 
 
 class TrainingDiverged(AudioganError):
@@ -81,7 +83,7 @@ class _StopFlag:
 def _registry(registry: Any, plugins: Sequence[str]) -> Any:
     if registry is not None:
         return registry
-    from .plugins import get_registry
+    from audiogan.plugins import get_registry
 
     return get_registry(extra=tuple(plugins))
 
@@ -221,7 +223,7 @@ class _Session:
         """Score the EMA generator (rank 0): log ``window_fd`` / ``frame_fd``; keep the best as ``best.pt``."""
         if not self.run.enabled:
             return None
-        from .evaluate import evaluate_during_training, training_evaluator
+        from audiogan.evaluation.evaluate import evaluate_during_training, training_evaluator
 
         tc, step = self.config.train, self.trainer.step_count
         if self.evaluator is None:
@@ -356,8 +358,8 @@ def _train(data_dir: str | Path, config: RunConfig, saved: dict[str, Any] | None
 def run_loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> TrainResult:
     """The training loop shared by GAN and vocoder training (public seam for other trainers).
 
-    ``session`` provides ``config.train``, ``trainer`` (a :class:`~audiogan.trainer.Trainer`),
-    ``sampler``, ``run`` (a :class:`~audiogan.runfolder.RunFolder`), ``device``, ``save()``,
+    ``session`` provides ``config.train``, ``trainer`` (a :class:`~audiogan.training.trainer.Trainer`),
+    ``sampler``, ``run`` (a :class:`~audiogan.training.runfolder.RunFolder`), ``device``, ``save()``,
     ``samples()`` and ``restore()``; ``snapshot`` is the last good state for the divergence guard.
     """
     tc, trainer, run = session.config.train, session.trainer, session.run

@@ -1,6 +1,6 @@
 """Vocoder training losses and metrics: multi-scale log-mel L1, multi-resolution STFT loss, log-mel L1.
 
-Used by :mod:`audiogan.vocoder_training` (which re-exports these names) for the vocoder's
+Used by :mod:`audiogan.vocoder.training` (which re-exports these names) for the vocoder's
 reconstruction objective and its validation metric.
 """
 
@@ -13,8 +13,8 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from .config import FeatureConfig
-from .features import MelFrontEnd
+from audiogan.config import FeatureConfig
+from audiogan.features import MelFrontEnd
 
 __all__ = ["MultiScaleMelLoss", "MultiResolutionSTFTLoss", "log_mel_l1", "magnitude_l1"]
 

@@ -1,4 +1,4 @@
-"""Generation front door: :func:`load` a run into a :class:`~audiogan.synthesizer.Synthesizer`,
+"""Generation front door: :func:`load` a run into a :class:`~audiogan.generation.synthesizer.Synthesizer`,
 plan clips (plain, per label, latent or label interpolation) and write them with a manifest.
 
 ``audiogan generate`` is a thin shell over :func:`load`, :func:`plan` and :func:`write_clips`.
@@ -15,11 +15,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from . import __version__
-from .config import FeatureConfig
-from .errors import AudioganError, CheckpointError, ConfigError
-from .fileio import atomic_path, write_text_atomic
-from .synthesizer import ClipRequest, Clip, Synthesizer, latent, slerp
+from audiogan import __version__
+from audiogan.config import FeatureConfig
+from audiogan.errors import AudioganError, CheckpointError, ConfigError
+from audiogan.fileio import atomic_path, write_text_atomic
+from audiogan.generation.synthesizer import ClipRequest, Clip, Synthesizer, latent, slerp
 
 __all__ = ["load", "load_vocoder", "plan", "interpolation", "label_interpolation", "safe_name", "write_clips",
            "SEED_RULE", "VOCODER_LAYOUT_FIELDS"]
@@ -54,7 +54,7 @@ def load_vocoder(
 
     :raises CheckpointError: missing/unsafe file, or a layout field that differs (naming both values).
     """
-    from .checkpoint import build_component, load_checkpoint
+    from audiogan.checkpoint import build_component, load_checkpoint
 
     path = Path(path)
     data = load_checkpoint(path, kind="vocoder")
@@ -93,8 +93,8 @@ def load(
     :param headroom_db: peak level clips are normalised to, in dBFS.
     :raises CheckpointError: a run without ``generator.pt`` (naming the file), or a mismatched vocoder.
     """
-    from .checkpoint import load_generator
-    from .plugins import get_registry
+    from audiogan.checkpoint import load_generator
+    from audiogan.plugins import get_registry
 
     path = Path(path)
     if path.is_dir():
@@ -147,7 +147,7 @@ def _resolve_vocoder(
 
 
 def _saved_vocoder_name(path: Path) -> str | None:
-    from .checkpoint import load_checkpoint
+    from audiogan.checkpoint import load_checkpoint
 
     try:
         return str(load_checkpoint(path, kind="vocoder")["vocoder"]["name"])
@@ -252,7 +252,7 @@ def write_clips(
 
     :return: the manifest path.
     """
-    from .audio import write_audio
+    from audiogan.data.audio import write_audio
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

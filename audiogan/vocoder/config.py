@@ -1,7 +1,7 @@
 """Settings of ``audiogan train-vocoder`` (``--set train.key=value``): :class:`VocoderTrainConfig`.
 
-Kept apart from :mod:`audiogan.vocoder_training` (which re-exports it) so the loop module holds
-the loop. The shared fields are :class:`~audiogan.train_config.LoopConfig`'s.
+Kept apart from :mod:`audiogan.vocoder.training` (which re-exports it) so the loop module holds
+the loop. The shared fields are :class:`~audiogan.training.config.LoopConfig`'s.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from .errors import ConfigError
-from .objectives import LOSSES
-from .train_config import LoopConfig
+from audiogan.errors import ConfigError
+from audiogan.training.objectives import LOSSES
+from audiogan.training.config import LoopConfig
 
 __all__ = ["VocoderTrainConfig"]
 
@@ -20,10 +20,10 @@ __all__ = ["VocoderTrainConfig"]
 class VocoderTrainConfig(LoopConfig):
     """Settings of vocoder training (``--set train.key=value`` on ``train-vocoder``).
 
-    Field names shared with the GAN's :class:`~audiogan.train_config.TrainConfig` (``lr_g``,
+    Field names shared with the GAN's :class:`~audiogan.training.config.TrainConfig` (``lr_g``,
     ``optimizer``, ``divergence_patience``, ...) mean the same thing: the engine's optimiser,
     checkpoint, logging and divergence-guard code reads them from either. The shared fields are
-    :class:`~audiogan.train_config.LoopConfig`'s; those redeclared here have the vocoder's defaults.
+    :class:`~audiogan.training.config.LoopConfig`'s; those redeclared here have the vocoder's defaults.
     """
 
     steps: int = 20000  # optimiser steps (one D + one vocoder update each once the discriminators are on)
@@ -77,7 +77,7 @@ class VocoderTrainConfig(LoopConfig):
         for key in ("mel_scales", "mrd_scales"):
             if not getattr(self, key) or min(getattr(self, key)) <= 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be positive multiples of n_fft")
-        from audiogan_plugins.vocoder_discriminators import DISCRIMINATORS
+        from audiogan.vocoder.discriminators import DISCRIMINATORS
 
         bad = [n for n in self.discriminators if n not in DISCRIMINATORS]
         if bad or not self.discriminators:

@@ -25,9 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import __version__
-from .errors import ConfigError
-from .fileio import atomic_path
+from audiogan import __version__
+from audiogan.errors import ConfigError
+from audiogan.fileio import atomic_path
 
 __all__ = ["export", "export_torchscript"]
 
@@ -157,7 +157,7 @@ def _verify(eager: nn.Module, traced: Any, inputs: dict[str, tuple]) -> None:
 def export(path: str | Path, out: str | Path, format: str = "torchscript", chunk_frames: int = 32,
            force: bool = False, plugins: tuple[str, ...] = (), vocoder: str | None = None) -> dict[str, Any]:
     """Export run ``path`` to ``out`` as ``torchscript`` (or ``onnx`` when the onnx package is installed)."""
-    from .generate import load
+    from audiogan.generation.generate import load
 
     out = Path(out)
     if out.exists() and not force:

@@ -2,7 +2,7 @@
 
 Everything here works on plain arrays in the engine's layout: a clip is ``(T, M)`` (frames, mel
 bins), a set of clips is a sequence of such arrays with varying ``T``. Nothing reads files or
-knows about runs; :mod:`audiogan.evaluate` does the orchestration. Linear algebra is float64
+knows about runs; :mod:`audiogan.evaluation.evaluate` does the orchestration. Linear algebra is float64
 numpy (no scipy, no scikit-learn), the classifier is a tiny torch MLP trained full-batch on CPU.
 
 Window vectors are the headline: a model that matches single frames but not how they follow

@@ -200,9 +200,9 @@ def adversarial_losses(
 ) -> torch.Tensor:
     """Discriminator loss averaged over sub-discriminators (each logit map scored element-wise).
 
-    :param loss: a name of :mod:`audiogan.objectives` (``hinge``, ``least-squares``, ...).
+    :param loss: a name of :mod:`audiogan.training.objectives` (``hinge``, ``least-squares``, ...).
     """
-    from audiogan.objectives import discriminator_loss
+    from audiogan.training.objectives import discriminator_loss
 
     total = sum(discriminator_loss(loss, r.float(), f.float()) for r, f in zip(real_logits, fake_logits))
     return total / max(len(real_logits), 1)
@@ -210,7 +210,7 @@ def adversarial_losses(
 
 def generator_adversarial_loss(loss: str, fake_logits: list[torch.Tensor]) -> torch.Tensor:
     """The vocoder's adversarial loss averaged over sub-discriminators."""
-    from audiogan.objectives import generator_loss
+    from audiogan.training.objectives import generator_loss
 
     return sum(generator_loss(loss, f.float()) for f in fake_logits) / max(len(fake_logits), 1)
 

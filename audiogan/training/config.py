@@ -15,17 +15,17 @@ from typing import Any, Literal, Mapping, Sequence
 
 import torch
 
-from .config import FeatureConfig, apply_overrides, from_dict
-from .errors import ConfigError
-from .objectives import check_loss
+from audiogan.config import FeatureConfig, apply_overrides, from_dict
+from audiogan.errors import ConfigError
+from audiogan.training.objectives import check_loss
 
 SECTIONS = ("train", "data", "feature", "generator", "discriminator", "vocoder")
 
 
 @dataclasses.dataclass
 class LoopConfig:
-    """The settings the engine's loop reads (:func:`audiogan.train.run_loop`, ``recover`` and the
-    :class:`~audiogan.trainer.Trainer`'s optimisers, clipping and EMA), shared by the GAN's
+    """The settings the engine's loop reads (:func:`audiogan.training.loop.run_loop`, ``recover`` and the
+    :class:`~audiogan.training.trainer.Trainer`'s optimisers, clipping and EMA), shared by the GAN's
     :class:`TrainConfig` and the vocoder's ``VocoderTrainConfig`` so one loop serves both.
 
     Defaults are the GAN's; a subclass changes one by redeclaring the field (its TOML key stays the same).
