@@ -28,6 +28,7 @@ def __getattr__(name: str):  # type: ignore[no-untyped-def]
         return Synthesizer
     raise AttributeError(f"module 'audiogan' has no attribute {name!r}")
 
+
 __all__ = [
     "AudioganError",
     "CheckpointError",

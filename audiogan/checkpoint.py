@@ -13,8 +13,9 @@ import glob
 import pickle
 import time
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,7 +44,9 @@ def _check_plain(obj: Any, where: str) -> None:
         for index, value in enumerate(obj):
             _check_plain(value, f"{where}[{index}]")
         return
-    raise TypeError(f"checkpoint value {where} has type {type(obj).__name__}; only tensors and plain containers")
+    raise TypeError(
+        f"checkpoint value {where} has type {type(obj).__name__}; only tensors and plain containers"
+    )
 
 
 def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
@@ -55,16 +58,22 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
         with atomic_write(path, "wb") as handle:
             torch.save(obj, handle)
     except OSError as exc:  # disk full, quota, permissions: the previous file is untouched
-        raise CheckpointError(f"{path}: cannot write: {exc.strerror or exc}; the previous file is kept") from None
+        raise CheckpointError(
+            f"{path}: cannot write: {exc.strerror or exc}; the previous file is kept"
+        ) from None
     except RuntimeError as exc:
         # torch.save's zip writer turns a failed write (a real full disk) into "[enforce fail at
         # inline_container.cc] unexpected pos", with the OSError only in the exception chain.
         cause = exc.__cause__ or exc.__context__
         if isinstance(cause, OSError):
-            raise CheckpointError(f"{path}: cannot write: {cause.strerror or cause}; the previous file is kept") from None
+            raise CheckpointError(
+                f"{path}: cannot write: {cause.strerror or cause}; the previous file is kept"
+            ) from None
         if "write" not in str(exc).lower():
             raise
-        raise CheckpointError(f"{path}: cannot write: {str(exc).splitlines()[0][:160]}; the previous file is kept") from None
+        raise CheckpointError(
+            f"{path}: cannot write: {str(exc).splitlines()[0][:160]}; the previous file is kept"
+        ) from None
     return path
 
 
@@ -135,7 +144,12 @@ def component_record(registry: Any, kind: str, name: str, module: nn.Module) -> 
 
 
 def generator_file(
-    registry: Any, name: str, module: nn.Module, feature_config: FeatureConfig, class_names: list[str], step: int
+    registry: Any,
+    name: str,
+    module: nn.Module,
+    feature_config: FeatureConfig,
+    class_names: list[str],
+    step: int,
 ) -> dict[str, Any]:
     """The ``generator.pt`` payload (see the run-folder contract)."""
     return {
@@ -159,8 +173,14 @@ class LoadedGenerator:
     meta: dict[str, Any]
 
 
-def build_component(registry: Any, kind: str, record: Mapping[str, Any], feature_config: FeatureConfig,
-                    num_classes: int, path: Path) -> nn.Module:
+def build_component(
+    registry: Any,
+    kind: str,
+    record: Mapping[str, Any],
+    feature_config: FeatureConfig,
+    num_classes: int,
+    path: Path,
+) -> nn.Module:
     """Rebuild a component from its record and load its weights; mismatches are CheckpointErrors."""
     try:
         module = registry.build(kind, record["name"], record["config"], feature_config, num_classes)
@@ -172,11 +192,15 @@ def build_component(registry: Any, kind: str, record: Mapping[str, Any], feature
         module.load_state_dict(record["state_dict"])
     except (RuntimeError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: {kind} weights do not match {record['name']!r}: {first[:200]}") from None
+        raise CheckpointError(
+            f"{path}: {kind} weights do not match {record['name']!r}: {first[:200]}"
+        ) from None
     return module
 
 
-def load_generator(path: str | Path, registry: Any = None, device: str | torch.device = "cpu") -> LoadedGenerator:
+def load_generator(
+    path: str | Path, registry: Any = None, device: str | torch.device = "cpu"
+) -> LoadedGenerator:
     """Load ``generator.pt`` (or a run folder holding one) into an eval-mode model on ``device``."""
     path = Path(path)
     if path.is_dir():

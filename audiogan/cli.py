@@ -12,8 +12,8 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Sequence
 
 from audiogan import __version__, commands
 from audiogan.errors import AudioganError

@@ -13,8 +13,9 @@ import json
 import sys
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,14 +52,26 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         _require(self.sample_rate > 0, "feature.sample_rate", self.sample_rate, "must be > 0")
         _require(self.n_fft > 0, "feature.n_fft", self.n_fft, "must be > 0")
-        _require(0 < self.hop_length <= self.n_fft, "feature.hop_length", self.hop_length, "must be in (0, n_fft]")
+        _require(
+            0 < self.hop_length <= self.n_fft, "feature.hop_length", self.hop_length, "must be in (0, n_fft]"
+        )
         if self.win_length is not None:
-            _require(0 < self.win_length <= self.n_fft, "feature.win_length", self.win_length, "must be in (0, n_fft]")
+            _require(
+                0 < self.win_length <= self.n_fft,
+                "feature.win_length",
+                self.win_length,
+                "must be in (0, n_fft]",
+            )
         _require(self.n_mels > 0, "feature.n_mels", self.n_mels, "must be > 0")
         nyquist = self.sample_rate / 2
         _require(0 <= self.f_min < nyquist, "feature.f_min", self.f_min, f"must be in [0, {nyquist:g})")
         if self.f_max is not None:
-            _require(self.f_min < self.f_max <= nyquist, "feature.f_max", self.f_max, f"must be in (f_min, {nyquist:g}]")
+            _require(
+                self.f_min < self.f_max <= nyquist,
+                "feature.f_max",
+                self.f_max,
+                f"must be in (f_min, {nyquist:g}]",
+            )
         _require(self.log_floor > 0, "feature.log_floor", self.log_floor, "must be > 0")
         _require(self.norm_scale > 0, "feature.norm_scale", self.norm_scale, "must be > 0")
         for key in ("mel_mean", "mel_std"):
@@ -66,7 +79,12 @@ class FeatureConfig:
             if value is not None:
                 value = [float(v) for v in value]
                 setattr(self, key, value)
-                _require(len(value) == self.n_mels, f"feature.{key}", f"{len(value)} values", f"needs n_mels={self.n_mels}")
+                _require(
+                    len(value) == self.n_mels,
+                    f"feature.{key}",
+                    f"{len(value)} values",
+                    f"needs n_mels={self.n_mels}",
+                )
         if self.mel_std is not None:
             _require(min(self.mel_std) > 0, "feature.mel_std", min(self.mel_std), "must be > 0 in every bin")
 
@@ -90,7 +108,7 @@ class FeatureConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "FeatureConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureConfig:
         """Build from a plain dict, rejecting unknown keys."""
         return from_dict(cls, data, section="feature")
 

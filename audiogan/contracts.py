@@ -8,7 +8,8 @@ deep inside a loss. :mod:`audiogan.testing` runs the same checks in plugin autho
 from __future__ import annotations
 
 import traceback
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,7 +17,14 @@ from torch import nn
 from audiogan.errors import AudioganError, PluginError
 from audiogan.plugins import plugin_of
 
-__all__ = ["blame", "call", "check_discriminator_output", "check_generator_output", "check_vocoder_output", "describe"]
+__all__ = [
+    "blame",
+    "call",
+    "check_discriminator_output",
+    "check_generator_output",
+    "check_vocoder_output",
+    "describe",
+]
 
 
 def describe(component: nn.Module) -> str:
@@ -71,7 +79,9 @@ def _fail(component: nn.Module, what: str) -> None:
     raise PluginError(f"{describe(component)} broke its contract: {what}")
 
 
-def _check_tensor(component: nn.Module, value: Any, label: str, shape: Sequence[int | None] | None = None) -> torch.Tensor:
+def _check_tensor(
+    component: nn.Module, value: Any, label: str, shape: Sequence[int | None] | None = None
+) -> torch.Tensor:
     """A floating tensor of ``shape`` (None = any size) with finite values."""
     if not isinstance(value, torch.Tensor):
         _fail(component, f"{label} is a {type(value).__name__}, expected a torch.Tensor")

@@ -23,8 +23,8 @@ import torch
 import torchaudio
 from torch import nn
 
-from audiogan.data import audio
 from audiogan.config import FeatureConfig
+from audiogan.data import audio
 from audiogan.errors import ConfigError
 
 __all__ = ["MelFrontEnd", "extract", "extract_many", "frames_to_samples", "samples_to_frames"]
@@ -111,8 +111,17 @@ class MelFrontEnd(nn.Module):
         # on CPU, which matters when the cache decodes thousands of clips (no gradient needed).
         fc, spec = self.feature_config, self.mel.spectrogram
         z = torchaudio.functional.spectrogram(
-            wave, pad=0, window=spec.window, n_fft=fc.n_fft, hop_length=fc.hop_length, win_length=fc.win,
-            power=None, normalized=False, center=True, pad_mode="constant", onesided=True,
+            wave,
+            pad=0,
+            window=spec.window,
+            n_fft=fc.n_fft,
+            hop_length=fc.hop_length,
+            win_length=fc.win,
+            power=None,
+            normalized=False,
+            center=True,
+            pad_mode="constant",
+            onesided=True,
         )
         return (z.real.square() + z.imag.square()).sqrt()
 
@@ -152,12 +161,12 @@ class MelFrontEnd(nn.Module):
 
 # ----------------------------------------------------------------------------- files -> features
 
-_FRONT_ENDS: dict[str, "MelFrontEnd"] = {}  # one per layout, reused across calls
+_FRONT_ENDS: dict[str, MelFrontEnd] = {}  # one per layout, reused across calls
 _BATCH = 32  # clips per mel call
 _SLACK = 1.25  # a batch's longest clip is at most this much longer than its shortest
 
 
-def _front_end(fc: FeatureConfig) -> "MelFrontEnd":
+def _front_end(fc: FeatureConfig) -> MelFrontEnd:
     key = json.dumps(fc.to_dict(), sort_keys=True)
     if key not in _FRONT_ENDS:
         _FRONT_ENDS[key] = MelFrontEnd(fc)
@@ -191,7 +200,11 @@ def extract_many(paths: list[str], fc: FeatureConfig) -> list[tuple[np.ndarray |
         samples, rate, _ = decoded[i]
         if groups:
             first = decoded[groups[-1][0]]
-            if len(groups[-1]) < _BATCH and rate == first[1] and samples.shape[0] <= _SLACK * first[0].shape[0]:
+            if (
+                len(groups[-1]) < _BATCH
+                and rate == first[1]
+                and samples.shape[0] <= _SLACK * first[0].shape[0]
+            ):
                 groups[-1].append(i)
                 continue
         groups.append([i])
@@ -203,7 +216,9 @@ def extract_many(paths: list[str], fc: FeatureConfig) -> list[tuple[np.ndarray |
             batch[row, : decoded[i][0].shape[0]] = decoded[i][0]
         with torch.inference_mode():
             wave = torch.from_numpy(batch)
-            lengths = [-(-decoded[i][0].shape[0] * fc.sample_rate // rate) for i in group]  # ceil, as torchaudio
+            lengths = [
+                -(-decoded[i][0].shape[0] * fc.sample_rate // rate) for i in group
+            ]  # ceil, as torchaudio
             if rate != fc.sample_rate:
                 wave = audio.resampler(rate, fc.sample_rate)(wave)
                 for row, n_out in enumerate(lengths):

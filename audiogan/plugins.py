@@ -27,9 +27,10 @@ import inspect
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any
 
 import pluggy
 from torch import nn
@@ -56,7 +57,11 @@ __all__ = [
 ENTRY_POINT_GROUP = "audiogan"
 
 #: Built-in plugin modules; the plugin name is the last dotted part, equal to its entry point name.
-DEFAULT_PLUGINS: tuple[str, ...] = ("audiogan_plugins.griffinlim", "audiogan_plugins.rnn", "audiogan_plugins.istft_vocoder")
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "audiogan_plugins.griffinlim",
+    "audiogan_plugins.rnn",
+    "audiogan_plugins.istft_vocoder",
+)
 
 #: kind -> (hook name, required base class)
 KINDS: dict[str, tuple[str, type[nn.Module]]] = {
@@ -189,7 +194,9 @@ class Registry:
         elif isinstance(config, cls.Config):
             cfg = config
         else:
-            raise ConfigError(f"{kind} {name!r}: config must be a dict or {cls.__qualname__}.Config, got {type(config).__name__}")
+            raise ConfigError(
+                f"{kind} {name!r}: config must be a dict or {cls.__qualname__}.Config, got {type(config).__name__}"
+            )
         try:
             module = cls(cfg, feature_config, int(num_classes))
         except AudioganError:
@@ -248,16 +255,22 @@ def _load_local(spec: str) -> tuple[str, ModuleType]:
             module_spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[mod_name]
-            raise PluginError(f"plugin file {spec} failed to import: {type(exc).__name__}: {_one_line(exc)}") from exc
+            raise PluginError(
+                f"plugin file {spec} failed to import: {type(exc).__name__}: {_one_line(exc)}"
+            ) from exc
         return spec, module
     try:
         return spec, importlib.import_module(spec)
     except ModuleNotFoundError as exc:
         if exc.name and spec.startswith(exc.name):
             raise PluginError(f"plugin module not found: {spec}") from None
-        raise PluginError(f"plugin module {spec} failed to import: ModuleNotFoundError: {_one_line(exc)}") from exc
+        raise PluginError(
+            f"plugin module {spec} failed to import: ModuleNotFoundError: {_one_line(exc)}"
+        ) from exc
     except Exception as exc:
-        raise PluginError(f"plugin module {spec} failed to import: {type(exc).__name__}: {_one_line(exc)}") from exc
+        raise PluginError(
+            f"plugin module {spec} failed to import: {type(exc).__name__}: {_one_line(exc)}"
+        ) from exc
 
 
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str, hint: str = "") -> bool:
@@ -285,14 +298,18 @@ def _validate_class(obj: Any, kind: str, plugin: str, hook: str) -> tuple[str, t
         raise PluginError(f"{where} {label} ({name!r}), which is abstract: implement {missing}")
     doc = inspect.cleandoc(obj.__dict__.get("__doc__") or "")
     if not doc:
-        raise PluginError(f"{where} {label} ({name!r}) without a docstring (its first line is the description)")
+        raise PluginError(
+            f"{where} {label} ({name!r}) without a docstring (its first line is the description)"
+        )
     config_cls = getattr(obj, "Config", None)
     if not (isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls)):
         raise PluginError(f"{where} {label} ({name!r}) whose Config is not a dataclass")
     try:
         config_cls()
     except Exception as exc:
-        raise PluginError(f"{where} {label} ({name!r}) whose Config has fields without defaults: {_one_line(exc)}") from None
+        raise PluginError(
+            f"{where} {label} ({name!r}) whose Config has fields without defaults: {_one_line(exc)}"
+        ) from None
     if kind == "vocoder" and getattr(obj, "trainable", False) and obj.fit is Vocoder.fit:
         raise PluginError(f"{where} {label} ({name!r}), trainable but without a fit() method")
     return name, obj, doc.splitlines()[0].strip()
@@ -318,7 +335,9 @@ def load_registry(extra: Sequence[str] | None = (), strict: bool | None = None) 
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:
-            raise PluginError(f"built-in plugin {name!r} ({module_name}) failed to import: {type(exc).__name__}: {_one_line(exc)}") from exc
+            raise PluginError(
+                f"built-in plugin {name!r} ({module_name}) failed to import: {type(exc).__name__}: {_one_line(exc)}"
+            ) from exc
         if _register(pm, module, name):
             plugins[name] = PluginInfo(name, module_name, "audiogan", __version__, True, "builtin")
 
@@ -372,7 +391,8 @@ def load_registry(extra: Sequence[str] | None = (), strict: bool | None = None) 
         plugin_name = pm.get_name(exc.plugin) if exc.plugin is not None else "?"
         known = sorted(name for name, _ in inspect.getmembers(hookspecs) if name.startswith("register_"))
         unknown = [
-            name for name in dir(exc.plugin)
+            name
+            for name in dir(exc.plugin)
             if hasattr(getattr(exc.plugin, name, None), f"{ENTRY_POINT_GROUP}_impl") and name not in known
         ]
         raise PluginError(
@@ -392,11 +412,15 @@ def _collect(pm: pluggy.PluginManager, plugins: dict[str, PluginInfo]) -> dict[s
             try:
                 result = impl.function()
             except Exception as exc:
-                raise PluginError(f"plugin {plugin!r} failed in {hook_name}: {type(exc).__name__}: {_one_line(exc)}") from exc
+                raise PluginError(
+                    f"plugin {plugin!r} failed in {hook_name}: {type(exc).__name__}: {_one_line(exc)}"
+                ) from exc
             if result is None:
                 continue
             if not isinstance(result, (list, tuple)):
-                raise PluginError(f"plugin {plugin!r}: {hook_name} must return a list of classes, got {type(result).__name__}")
+                raise PluginError(
+                    f"plugin {plugin!r}: {hook_name} must return a list of classes, got {type(result).__name__}"
+                )
             pinfo = plugins.get(plugin) or PluginInfo(plugin, "?", None, None, False, "local")
             for obj in result:
                 name, cls, description = _validate_class(obj, kind, plugin, hook_name)

@@ -20,14 +20,20 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from audiogan.components import Discriminator, Generator, Vocoder
 from audiogan.config import FeatureConfig
-from audiogan.contracts import check_discriminator_output, check_generator_output, check_vocoder_output, describe
+from audiogan.contracts import (
+    check_discriminator_output,
+    check_generator_output,
+    check_vocoder_output,
+    describe,
+)
 
 __all__ = [
     "check_discriminator",
@@ -71,8 +77,12 @@ def tiny_features() -> FeatureConfig:
     """A tiny FeatureConfig (8 kHz, n_fft 256, hop 64, 16 mels) with plausible normalisation stats."""
     n_mels = 16
     return FeatureConfig(
-        sample_rate=8000, n_fft=256, hop_length=64, n_mels=n_mels,
-        mel_mean=[-5.0] * n_mels, mel_std=[2.0] * n_mels,
+        sample_rate=8000,
+        n_fft=256,
+        hop_length=64,
+        n_mels=n_mels,
+        mel_mean=[-5.0] * n_mels,
+        mel_std=[2.0] * n_mels,
     )
 
 
@@ -83,21 +93,36 @@ def tiny_mel(feature_config: FeatureConfig | None = None, batch: int = 2, n_fram
     fc = feature_config or tiny_features()
     samples = (n_frames - 1) * fc.hop_length
     t = torch.arange(samples) / fc.sample_rate
-    waves = torch.stack([
-        sum(torch.sin(2 * math.pi * k * (150.0 + 60.0 * b) * t) / k for k in range(1, 5)) * 0.3 for b in range(batch)
-    ])
+    waves = torch.stack(
+        [
+            sum(torch.sin(2 * math.pi * k * (150.0 + 60.0 * b) * t) / k for k in range(1, 5)) * 0.3
+            for b in range(batch)
+        ]
+    )
     mel = torchaudio.transforms.MelSpectrogram(
-        sample_rate=fc.sample_rate, n_fft=fc.n_fft, hop_length=fc.hop_length, win_length=fc.win,
-        f_min=fc.f_min, f_max=fc.f_max, n_mels=fc.n_mels, power=1.0,
+        sample_rate=fc.sample_rate,
+        n_fft=fc.n_fft,
+        hop_length=fc.hop_length,
+        win_length=fc.win,
+        f_min=fc.f_min,
+        f_max=fc.f_max,
+        n_mels=fc.n_mels,
+        power=1.0,
     )(waves)
     return torch.log(mel.clamp_min(fc.log_floor))
 
 
-def _build(cls: type, kind_base: type, feature_config: FeatureConfig, num_classes: int, config: Any = None) -> nn.Module:
-    assert isinstance(cls, type) and issubclass(cls, kind_base), f"{cls!r} is not a subclass of audiogan.{kind_base.__name__}"
+def _build(
+    cls: type, kind_base: type, feature_config: FeatureConfig, num_classes: int, config: Any = None
+) -> nn.Module:
+    assert isinstance(cls, type) and issubclass(cls, kind_base), (
+        f"{cls!r} is not a subclass of audiogan.{kind_base.__name__}"
+    )
     name = getattr(cls, "name", None)
     assert isinstance(name, str) and name.strip(), f"{cls.__qualname__} has no name"
-    assert (cls.__dict__.get("__doc__") or "").strip(), f"{cls.__qualname__} has no docstring (its description)"
+    assert (cls.__dict__.get("__doc__") or "").strip(), (
+        f"{cls.__qualname__} has no docstring (its description)"
+    )
     module = cls(config if config is not None else cls.Config(), feature_config, num_classes)
     assert isinstance(module, nn.Module), f"{cls.__qualname__}(...) did not build an nn.Module"
     return module
@@ -108,7 +133,11 @@ def _labels(num_classes: int, batch: int = BATCH) -> torch.Tensor | None:
 
 
 def _missing_grads(module: nn.Module) -> list[str]:
-    return [n for n, p in module.named_parameters() if p.requires_grad and (p.grad is None or not bool(torch.isfinite(p.grad).all()))]
+    return [
+        n
+        for n, p in module.named_parameters()
+        if p.requires_grad and (p.grad is None or not bool(torch.isfinite(p.grad).all()))
+    ]
 
 
 def _map_state(state: Any, fn: Callable[[torch.Tensor], torch.Tensor], where: str) -> Any:
@@ -119,12 +148,17 @@ def _map_state(state: Any, fn: Callable[[torch.Tensor], torch.Tensor], where: st
         return type(state)(_map_state(s, fn, where) for s in state)
     if isinstance(state, dict):
         return {k: _map_state(v, fn, where) for k, v in state.items()}
-    raise AssertionError(f"{where}: state holds a {type(state).__name__}; only tensors and tuples/lists/dicts of tensors")
+    raise AssertionError(
+        f"{where}: state holds a {type(state).__name__}; only tensors and tuples/lists/dicts of tensors"
+    )
 
 
 @_tiny
 def check_generator(
-    cls: type[Generator], feature_config: FeatureConfig | None = None, num_classes: int = NUM_CLASSES, config: Any = None
+    cls: type[Generator],
+    feature_config: FeatureConfig | None = None,
+    num_classes: int = NUM_CLASSES,
+    config: Any = None,
 ) -> Generator:
     """Check a generator class: shapes, dtype, finiteness, gradient flow and state continuation.
 
@@ -136,11 +170,13 @@ def check_generator(
     """
     fc = feature_config or tiny_features()
     models = []
-    for classes in ((num_classes, 0) if num_classes else (0,)):
+    for classes in (num_classes, 0) if num_classes else (0,):
         g = _build(cls, Generator, fc, classes, config)
         where = describe(g)
         latent = getattr(g, "latent_dim", None)
-        assert isinstance(latent, int) and latent > 0, f"{where}: latent_dim must be a positive int, got {latent!r}"
+        assert isinstance(latent, int) and latent > 0, (
+            f"{where}: latent_dim must be a positive int, got {latent!r}"
+        )
         labels = _labels(classes)
         torch.manual_seed(0)
         g.train()
@@ -173,14 +209,19 @@ def _check_continuation(g: Generator, labels: torch.Tensor | None) -> None:
         check_generator_output(g, continued, BATCH, 6)
         torch.manual_seed(2)
         fresh, _ = g(z, labels, 6, None)
-        assert not torch.allclose(continued, fresh), f"{where}: the state passed to the second call has no effect"
+        assert not torch.allclose(continued, fresh), (
+            f"{where}: the state passed to the second call has no effect"
+        )
         torch.manual_seed(3)
         long_a, _ = g(z, labels, 11)
         torch.manual_seed(4)
         long_b, _ = g(z, labels, 11)
         if torch.equal(long_a, long_b):  # deterministic given z: chunks must join without a seam
             torch.testing.assert_close(
-                torch.cat([first, continued], dim=1), long_a, atol=1e-5, rtol=1e-4,
+                torch.cat([first, continued], dim=1),
+                long_a,
+                atol=1e-5,
+                rtol=1e-4,
                 msg=lambda m: f"{where}: two chunks differ from one long call: {m}",
             )
     g.train()
@@ -188,7 +229,10 @@ def _check_continuation(g: Generator, labels: torch.Tensor | None) -> None:
 
 @_tiny
 def check_discriminator(
-    cls: type[Discriminator], feature_config: FeatureConfig | None = None, num_classes: int = NUM_CLASSES, config: Any = None
+    cls: type[Discriminator],
+    feature_config: FeatureConfig | None = None,
+    num_classes: int = NUM_CLASSES,
+    config: Any = None,
 ) -> Discriminator:
     """Check a discriminator class: logits and features shapes, finiteness, any length, gradients to the input.
 
@@ -196,7 +240,7 @@ def check_discriminator(
     """
     fc = feature_config or tiny_features()
     models = []
-    for classes in ((num_classes, 0) if num_classes else (0,)):
+    for classes in (num_classes, 0) if num_classes else (0,):
         d = _build(cls, Discriminator, fc, classes, config)
         where = describe(d)
         labels = _labels(classes)
@@ -208,7 +252,9 @@ def check_discriminator(
             check_discriminator_output(d, logits, features, BATCH)
             d.zero_grad()
             (logits.mean() + sum(f.float().mean() for f in features)).backward()
-            assert frames.grad is not None and bool(frames.grad.abs().sum() > 0), f"{where}: logits do not depend on the frames"
+            assert frames.grad is not None and bool(frames.grad.abs().sum() > 0), (
+                f"{where}: logits do not depend on the frames"
+            )
             assert bool(torch.isfinite(frames.grad).all()), f"{where}: non-finite gradient w.r.t. the frames"
         missing = _missing_grads(d)
         assert not missing, f"{where}: no finite gradient reaches {', '.join(missing)}"
@@ -217,7 +263,9 @@ def check_discriminator(
 
 
 @_tiny
-def check_vocoder(cls: type[Vocoder], feature_config: FeatureConfig | None = None, config: Any = None) -> Vocoder:
+def check_vocoder(
+    cls: type[Vocoder], feature_config: FeatureConfig | None = None, config: Any = None
+) -> Vocoder:
     """Check a vocoder class on the log-mel of real tones: waveform shape, dtype, finiteness, level.
 
     Trainable vocoders must also implement ``fit`` and pass gradients to every parameter.
@@ -243,7 +291,9 @@ def check_vocoder(cls: type[Vocoder], feature_config: FeatureConfig | None = Non
 
 @_tiny
 def check_pair(
-    gen_cls: type[Generator], disc_cls: type[Discriminator], feature_config: FeatureConfig | None = None,
+    gen_cls: type[Generator],
+    disc_cls: type[Discriminator],
+    feature_config: FeatureConfig | None = None,
     num_classes: int = NUM_CLASSES,
 ) -> tuple[Generator, Discriminator]:
     """Both single checks, then one real hinge-loss training step of each: losses finite, weights move.
@@ -283,8 +333,12 @@ def check_pair(
 
     for loss, label in ((d_loss, "discriminator"), (g_loss, "generator")):
         assert bool(torch.isfinite(loss)), f"{label} loss is {loss.item()} after one step"
-    assert any(not torch.equal(a, p) for a, p in zip(before_g, g.parameters())), f"{describe(g)}: weights did not change"
-    assert any(not torch.equal(a, p) for a, p in zip(before_d, d.parameters())), f"{describe(d)}: weights did not change"
+    assert any(not torch.equal(a, p) for a, p in zip(before_g, g.parameters())), (
+        f"{describe(g)}: weights did not change"
+    )
+    assert any(not torch.equal(a, p) for a, p in zip(before_d, d.parameters())), (
+        f"{describe(d)}: weights did not change"
+    )
     return g, d
 
 

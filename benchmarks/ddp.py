@@ -42,9 +42,17 @@ def _config(args: argparse.Namespace, batch: int, threads: int, cache_dir: Path)
 
     eval_every = max(args.steps // 3, 1) if args.mode == "quality" else 0
     tree = {
-        "train": {"steps": args.steps, "batch_size": batch, "seq_frames": args.frames, "log_every": args.log_every,
-                  "checkpoint_every": 10**6, "sample_every": 0, "eval_every": eval_every, "threads": threads,
-                  "device": args.device},
+        "train": {
+            "steps": args.steps,
+            "batch_size": batch,
+            "seq_frames": args.frames,
+            "log_every": args.log_every,
+            "checkpoint_every": 10**6,
+            "sample_every": 0,
+            "eval_every": eval_every,
+            "threads": threads,
+            "device": args.device,
+        },
         # The cache goes to the work folder: never write into the data folder (FSDD is shared, read-only).
         "data": {"cache_dir": str(cache_dir)},
         "feature": {"n_mels": args.mels},
@@ -64,8 +72,18 @@ def _run(args: argparse.Namespace, data: Path, procs: int, batch: int, threads: 
     if procs == 1:
         command = [sys.executable, "-m", "audiogan", *train]
     else:
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(procs),
-                   "-m", "audiogan", "--", *train]
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            str(procs),
+            "-m",
+            "audiogan",
+            "--",
+            *train,
+        ]
     started = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -75,8 +93,17 @@ def _run(args: argparse.Namespace, data: Path, procs: int, batch: int, threads: 
     rates = [r["steps_per_s"] for r in records if "steps_per_s" in r][1:]
     steps_s = statistics.median(rates)
     evals = [(r["step"], r["window_fd"], r["frame_fd"]) for r in records if "window_fd" in r]
-    return {"procs": procs, "batch": batch, "global": procs * batch, "threads": threads, "steps_s": steps_s,
-            "samples_s": steps_s * procs * batch, "wall": wall, "evals": evals, "command": " ".join(command[1:])}
+    return {
+        "procs": procs,
+        "batch": batch,
+        "global": procs * batch,
+        "threads": threads,
+        "steps_s": steps_s,
+        "samples_s": steps_s * procs * batch,
+        "wall": wall,
+        "evals": evals,
+        "command": " ".join(command[1:]),
+    }
 
 
 def _data(args: argparse.Namespace, work: Path) -> Path:
@@ -94,9 +121,14 @@ def quality(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = _data(args, work)
-        rows = [_run(args, data, 1, args.batch, 1, work), _run(args, data, 2, max(args.batch // 2, 1), 1, work)]
-    print(f"data {data}; LSTM hidden {args.hidden} x {args.layers} layers, {args.frames} frames, {args.mels} mels, "
-          f"global batch {args.batch}, {args.steps} steps, device {args.device}")
+        rows = [
+            _run(args, data, 1, args.batch, 1, work),
+            _run(args, data, 2, max(args.batch // 2, 1), 1, work),
+        ]
+    print(
+        f"data {data}; LSTM hidden {args.hidden} x {args.layers} layers, {args.frames} frames, {args.mels} mels, "
+        f"global batch {args.batch}, {args.steps} steps, device {args.device}"
+    )
     print()
     print("| processes x batch | step | window FD | frame FD |")
     print("|---|---:|---:|---:|")
@@ -114,19 +146,25 @@ def scaling(args: argparse.Namespace) -> int:
         half = max(args.batch // 2, 1)
         plans = [(1, args.batch, 1), (1, args.batch, 2), (2, half, 1), (2, args.batch, 1)]
         rows = [_run(args, data, *plan, work) for plan in plans]
-    print(f"data {data}; LSTM hidden {args.hidden} x {args.layers} layers, {args.frames} frames, {args.mels} mels, "
-          f"{args.steps} steps, device {args.device}; CPU cores {os.cpu_count()}")
+    print(
+        f"data {data}; LSTM hidden {args.hidden} x {args.layers} layers, {args.frames} frames, {args.mels} mels, "
+        f"{args.steps} steps, device {args.device}; CPU cores {os.cpu_count()}"
+    )
     print()
     print("| processes | batch / process | global batch | threads / process | steps/s | samples/s | wall s |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['procs']} | {r['batch']} | {r['global']} | {r['threads']} | {r['steps_s']:.2f} | "
-              f"{r['samples_s']:.0f} | {r['wall']:.0f} |")
+        print(
+            f"| {r['procs']} | {r['batch']} | {r['global']} | {r['threads']} | {r['steps_s']:.2f} | "
+            f"{r['samples_s']:.0f} | {r['wall']:.0f} |"
+        )
     base = rows[0]["samples_s"]
     print()
     for r in rows[1:]:
-        print(f"{r['procs']} proc x batch {r['batch']} x {r['threads']} thread(s): {r['samples_s'] / base:.2f}x "
-              f"the samples/s of 1 proc x batch {rows[0]['batch']} x 1 thread")
+        print(
+            f"{r['procs']} proc x batch {r['batch']} x {r['threads']} thread(s): {r['samples_s'] / base:.2f}x "
+            f"the samples/s of 1 proc x batch {rows[0]['batch']} x 1 thread"
+        )
     return 0
 
 
@@ -154,14 +192,20 @@ def wrap(args: argparse.Namespace) -> int:
 
     def trainer() -> Trainer:
         torch.manual_seed(0)
-        g = registry.build("generator", "lstm", {"hidden_size": args.hidden, "num_layers": args.layers}, fc, 3)
-        d = registry.build("discriminator", "lstm", {"hidden_size": args.hidden, "num_layers": args.layers}, fc, 3)
+        g = registry.build(
+            "generator", "lstm", {"hidden_size": args.hidden, "num_layers": args.layers}, fc, 3
+        )
+        d = registry.build(
+            "discriminator", "lstm", {"hidden_size": args.hidden, "num_layers": args.layers}, fc, 3
+        )
         return Trainer(g, d, tc, device)
 
     gen = torch.Generator().manual_seed(0)
-    batch = Batch(torch.randn(args.batch, args.frames, args.mels, generator=gen).clamp(-1, 1),
-                  torch.randint(0, 3, (args.batch,), generator=gen),
-                  torch.ones(args.batch, args.frames, dtype=torch.bool))
+    batch = Batch(
+        torch.randn(args.batch, args.frames, args.mels, generator=gen).clamp(-1, 1),
+        torch.randint(0, 3, (args.batch,), generator=gen),
+        torch.ones(args.batch, args.frames, dtype=torch.bool),
+    )
     plain, wrapped = trainer(), trainer()
     wrapped.distribute()
     sides = {"plain": plain.step, "ddp": wrapped.step}
@@ -181,8 +225,10 @@ def wrap(args: argparse.Namespace) -> int:
     dist.destroy_process_group()
     med = {name: statistics.median(v) for name, v in times.items()}
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"device {device} ({name}), bf16 autocast {plain.use_amp}; batch {args.batch}, {args.frames} frames, "
-          f"{args.mels} mels, LSTM hidden {args.hidden} x {args.layers}; {len(times['plain'])} timed steps per side")
+    print(
+        f"device {device} ({name}), bf16 autocast {plain.use_amp}; batch {args.batch}, {args.frames} frames, "
+        f"{args.mels} mels, LSTM hidden {args.hidden} x {args.layers}; {len(times['plain'])} timed steps per side"
+    )
     print()
     print("| step | median ms/step | steps/s |")
     print("|---|---:|---:|")
@@ -195,7 +241,9 @@ def wrap(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse and run one of the two benchmarks."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("mode", choices=("scaling", "quality", "wrap"))
     parser.add_argument("--data", help="audio folder for 'scaling' (default FSDD, else synthetic)")
     parser.add_argument("--device", default="cpu")

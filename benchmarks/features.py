@@ -30,8 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
 
@@ -49,6 +50,7 @@ def librosa_loop(files: list[Path]) -> float:
 
 def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, float]:
     """(wall seconds, CPU seconds of this process and its finished children) for one call."""
+
     def cpu() -> float:
         me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
@@ -61,8 +63,12 @@ def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, flo
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of recordings (default: FSDD)")
-    parser.add_argument("--workers", type=int, default=None, help="prepare's decoding processes (default: cores)")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="folder of recordings (default: FSDD)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="prepare's decoding processes (default: cores)"
+    )
     parser.add_argument("--repeat", type=int, default=11, help="warm runs (median reported)")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
@@ -107,23 +113,40 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"prepare warm (median of {args.repeat})", t_warm, cpu))
         rows.append((f"prepare warm (best of {args.repeat})", *min(warm)))
         command = [sys.executable, "-m", "audiogan", "prepare", str(args.data), "--cache-dir", tmp, "--quiet"]
-        rows.append(("prepare warm CLI (whole process)", *timed(subprocess.run, command, check=True, capture_output=True)))
+        rows.append(
+            (
+                "prepare warm CLI (whole process)",
+                *timed(subprocess.run, command, check=True, capture_output=True),
+            )
+        )
 
     n = len(files)
     print(f"feature extraction on {args.data} ({n} files, {ds.total_seconds / 60:.1f} min of audio)\n")
-    print(f"| {'method':<36} | {'wall s':>8} | {'files/s':>9} | {'CPU s':>7} | {'files/CPU-s':>11} | {'vs librosa':>10} |")
+    print(
+        f"| {'method':<36} | {'wall s':>8} | {'files/s':>9} | {'CPU s':>7} | {'files/CPU-s':>11} | {'vs librosa':>10} |"
+    )
     print(f"|{'-' * 38}|{'-' * 10}|{'-' * 11}|{'-' * 9}|{'-' * 13}|{'-' * 12}|")
     for name, wall, cpu in rows:
-        print(f"| {name:<36} | {wall:8.3f} | {n / wall:9.0f} | {cpu:7.2f} | {n / max(cpu, 1e-9):11.0f} | "
-              f"{t_librosa / wall:9.1f}x |")
+        print(
+            f"| {name:<36} | {wall:8.3f} | {n / wall:9.0f} | {cpu:7.2f} | {n / max(cpu, 1e-9):11.0f} | "
+            f"{t_librosa / wall:9.1f}x |"
+        )
     cold_x, warm_x = t_librosa / t_cold, t_cold / t_warm
-    print("\n'vs librosa' divides the faster librosa row's wall time by each row's; CPU s counts this process")
-    print("and its worker processes, so files/CPU-s is the efficiency that load on the machine does not change.")
+    print(
+        "\n'vs librosa' divides the faster librosa row's wall time by each row's; CPU s counts this process"
+    )
+    print(
+        "and its worker processes, so files/CPU-s is the efficiency that load on the machine does not change."
+    )
     print(f"cold vs librosa: {cold_x:.1f}x (target >= 3x: {'met' if cold_x >= 3 else 'NOT met'})")
-    print(f"warm vs cold:    {warm_x:.0f}x with the median warm run, {t_cold / min(warm)[0]:.0f}x with the best "
-          f"(target >= 50x: {'met' if warm_x >= 50 else 'NOT met'} by the median)")
-    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
-          "(other work on the machine slows every row)")
+    print(
+        f"warm vs cold:    {warm_x:.0f}x with the median warm run, {t_cold / min(warm)[0]:.0f}x with the best "
+        f"(target >= 50x: {'met' if warm_x >= 50 else 'NOT met'} by the median)"
+    )
+    print(
+        f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+        "(other work on the machine slows every row)"
+    )
     return 0
 
 

@@ -27,8 +27,8 @@ import argparse
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -58,19 +58,27 @@ def random_run(folder: Path) -> Path:
     fc = FeatureConfig(mel_mean=[-5.0] * 80, mel_std=[2.0] * 80)
     torch.manual_seed(0)
     gen = registry.build("generator", "lstm", {}, fc, 10)
-    save_checkpoint(generator_file(registry, "lstm", gen, fc, [str(i) for i in range(10)], 0), folder / "generator.pt")
+    save_checkpoint(
+        generator_file(registry, "lstm", gen, fc, [str(i) for i in range(10)], 0), folder / "generator.pt"
+    )
     return folder
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, help="a trained run (default: random-weight lstm, 16 kHz, 80 mels)")
+    parser.add_argument(
+        "--run", type=Path, help="a trained run (default: random-weight lstm, 16 kHz, 80 mels)"
+    )
     parser.add_argument("--clips", type=int, default=4, help="clips per measurement (default 4)")
     parser.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
     parser.add_argument("--repeat", type=int, default=3, help="timed repeats, best reported (default 3)")
-    parser.add_argument("--n-iter", type=int, default=None, help="Griffin-Lim iterations (default: the vocoder's)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    parser.add_argument(
+        "--n-iter", type=int, default=None, help="Griffin-Lim iterations (default: the vocoder's)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's own choice)"
+    )
     parser.add_argument("--skip-librosa", action="store_true", help="leave out the (slow) librosa row")
     args = parser.parse_args(argv)
 
@@ -131,29 +139,46 @@ def main(argv: list[str] | None = None) -> int:
             # librosa's BLAS/FFT threads follow the environment; torch's setting does not reach them
             for i in range(n):
                 librosa.feature.inverse.mel_to_audio(
-                    magnitude[i], sr=fc.sample_rate, n_fft=fc.n_fft, hop_length=fc.hop_length, win_length=fc.win,
-                    power=1.0, n_iter=n_iter, htk=True, norm=None, fmin=fc.f_min, fmax=fc.f_max,
+                    magnitude[i],
+                    sr=fc.sample_rate,
+                    n_fft=fc.n_fft,
+                    hop_length=fc.hop_length,
+                    win_length=fc.win,
+                    power=1.0,
+                    n_iter=n_iter,
+                    htk=True,
+                    norm=None,
+                    fmin=fc.f_min,
+                    fmax=fc.f_max,
                 )
 
         librosa_times = timed(librosa_gl, 1)
         librosa_seconds = librosa_times[0]
         rows.append((f"librosa mel_to_audio, {n_iter} iter", librosa_times))
 
-    print(f"{n} clips x {seconds:g} s at {fc.sample_rate} Hz (n_fft {fc.n_fft}, hop {fc.hop_length}, {fc.n_mels} mels); "
-          f"generator {synth.meta.get('name')!r}; torch threads {torch.get_num_threads()}; shared CPU")
+    print(
+        f"{n} clips x {seconds:g} s at {fc.sample_rate} Hz (n_fft {fc.n_fft}, hop {fc.hop_length}, {fc.n_mels} mels); "
+        f"generator {synth.meta.get('name')!r}; torch threads {torch.get_num_threads()}; shared CPU"
+    )
     print()
     print("| path | seconds | x real time | vs librosa | CPU seconds | x real time per CPU second |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, (secs, cpu) in rows:
         speedup = f"{librosa_seconds / secs:.1f}x" if librosa_seconds else "-"
-        print(f"| {name} | {secs:.3f} | {audio_seconds / secs:.1f} | {speedup} | {cpu:.3f} | {audio_seconds / cpu:.1f} |")
+        print(
+            f"| {name} | {secs:.3f} | {audio_seconds / secs:.1f} | {speedup} | {cpu:.3f} | {audio_seconds / cpu:.1f} |"
+        )
     gl = min(rows[1][1][0], rows[2][1][0])
     print()
-    print(f"target: Griffin-Lim >= 50x real time -> {audio_seconds / gl:.1f}x "
-          f"({'met' if audio_seconds / gl >= 50 else 'MISSED'})")
+    print(
+        f"target: Griffin-Lim >= 50x real time -> {audio_seconds / gl:.1f}x "
+        f"({'met' if audio_seconds / gl >= 50 else 'MISSED'})"
+    )
     if librosa_seconds:
-        print(f"target: >= 30x faster than librosa -> {librosa_seconds / gl:.1f}x "
-              f"({'met' if librosa_seconds / gl >= 30 else 'MISSED'})")
+        print(
+            f"target: >= 30x faster than librosa -> {librosa_seconds / gl:.1f}x "
+            f"({'met' if librosa_seconds / gl >= 30 else 'MISSED'})"
+        )
     return 0
 
 

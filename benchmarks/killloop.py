@@ -86,14 +86,22 @@ def _temp_files(run: Path) -> set[str]:
     found = set()
     for folder in (run, run / "checkpoints"):
         try:
-            found.update(f"{folder.name}/{n}" for n in os.listdir(folder) if n.startswith(".") and ".pt." in n)
+            found.update(
+                f"{folder.name}/{n}" for n in os.listdir(folder) if n.startswith(".") and ".pt." in n
+            )
         except OSError:
             pass
     return found
 
 
-def kill_loop(kills: int, workdir: Path, seed: int = 0, steps: int = 60, log=print,
-              random_wait: tuple[float, float] = (2.0, 12.0)) -> dict[str, Any]:
+def kill_loop(
+    kills: int,
+    workdir: Path,
+    seed: int = 0,
+    steps: int = 60,
+    log=print,
+    random_wait: tuple[float, float] = (2.0, 12.0),
+) -> dict[str, Any]:
     """Kill and resume ``kills`` times, then finish; returns the figures (raises AssertionError on a failure)."""
     from audiogan.data.synthetic import write_corpus
 
@@ -107,8 +115,12 @@ def kill_loop(kills: int, workdir: Path, seed: int = 0, steps: int = 60, log=pri
     started = time.perf_counter()
     for i in range(kills):
         resume = _has_checkpoint(run)
-        proc = subprocess.Popen(_train_cmd(corpus, run, config, resume), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=env)
+        proc = subprocess.Popen(
+            _train_cmd(corpus, run, config, resume),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
         # Half the kills wait for a checkpoint's temporary file (a kill mid-write); half land at a
         # random moment (start-up, data loading, a step, a write).
         # (each save writes last.pt, step-N.pt, generator.pt: the n-th temporary file seen picks one)
@@ -126,7 +138,9 @@ def kill_loop(kills: int, workdir: Path, seed: int = 0, steps: int = 60, log=pri
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
             if proc.returncode != 0:
-                raise AssertionError(f"kill {i}: train exited {proc.returncode} before the kill: {err.strip()[-500:]}")
+                raise AssertionError(
+                    f"kill {i}: train exited {proc.returncode} before the kill: {err.strip()[-500:]}"
+                )
             log(f"kill {i}: run finished before the kill; restarting from scratch for the next kills")
             history.append({"kill": i, "finished": True})
             import shutil
@@ -145,10 +159,17 @@ def kill_loop(kills: int, workdir: Path, seed: int = 0, steps: int = 60, log=pri
         survived += 1
         during_write += hit_write
         history.append({"kill": i, "resume": resume, "mid_write": hit_write, "step": step})
-        log(f"kill {i}: {'resumed' if resume else 'fresh'} run killed {'during a checkpoint write' if hit_write else 'at a random moment'}; last.pt step {step}")
+        log(
+            f"kill {i}: {'resumed' if resume else 'fresh'} run killed {'during a checkpoint write' if hit_write else 'at a random moment'}; last.pt step {step}"
+        )
     # The final resume must complete every step.
-    final = subprocess.run(_train_cmd(corpus, run, config, _has_checkpoint(run)), capture_output=True, text=True,
-                           env=env, timeout=600)
+    final = subprocess.run(
+        _train_cmd(corpus, run, config, _has_checkpoint(run)),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     if final.returncode != 0:
         raise AssertionError(f"final resume failed ({final.returncode}): {final.stderr.strip()[-500:]}")
     end = _check_run(run)
@@ -157,16 +178,26 @@ def kill_loop(kills: int, workdir: Path, seed: int = 0, steps: int = 60, log=pri
     left = sorted(_temp_files(run))
     if left:  # temporaries of killed writers are cleaned up by the next save of the same file
         raise AssertionError(f"temporary files left behind after the final save: {left}")
-    return {"kills": kills, "survived": survived, "during_checkpoint_write": during_write, "final_step": end,
-            "seconds": round(time.perf_counter() - started, 1), "history": history}
+    return {
+        "kills": kills,
+        "survived": survived,
+        "during_checkpoint_write": during_write,
+        "final_step": end,
+        "seconds": round(time.perf_counter() - started, 1),
+        "history": history,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: run the loop and print the figures as JSON."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--kills", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=2000, help="steps of the tiny run (enough to outlast the kills)")
+    parser.add_argument(
+        "--steps", type=int, default=2000, help="steps of the tiny run (enough to outlast the kills)"
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder (kept) instead of a temporary one")
     args = parser.parse_args(argv)
     if args.keep:

@@ -25,14 +25,16 @@ import torch
 from audiogan.checkpoint import load_generator
 from audiogan.commands.demo import demo_config
 from audiogan.data.dataset import load_dataset
+from audiogan.data.synthetic import write_corpus
 from audiogan.evaluation.metrics import WindowFD
 from audiogan.plugins import get_registry
-from audiogan.data.synthetic import write_corpus
 from audiogan.training.loop import train
 
 
 @torch.no_grad()
-def generate(model: torch.nn.Module, num_classes: int, per_class: int, n_frames: int, seed: int) -> list[np.ndarray]:
+def generate(
+    model: torch.nn.Module, num_classes: int, per_class: int, n_frames: int, seed: int
+) -> list[np.ndarray]:
     """``per_class`` sequences of ``n_frames`` for every class (or in total when unlabelled)."""
     torch.manual_seed(seed)
     labels = torch.arange(num_classes).repeat_interleave(per_class) if num_classes else None
@@ -43,7 +45,9 @@ def generate(model: torch.nn.Module, num_classes: int, per_class: int, n_frames:
 
 def main(argv: list[str] | None = None) -> int:
     """Train for the budget and print before/after window FD."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--minutes", type=float, default=8.0, help="CPU training budget (wall clock)")
     parser.add_argument("--per-class", type=int, default=24, help="synthetic clips per class")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override")
@@ -55,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     corpus = write_corpus(work / "corpus", per_class=args.per_class, seconds=1.0, seed=0)
     config = demo_config(steps=10**9, minutes=args.minutes)
     started = time.perf_counter()
-    result = train(corpus, work / "run", config, overrides=["train.device=\"cpu\"", *args.overrides], progress=False)
+    result = train(
+        corpus, work / "run", config, overrides=['train.device="cpu"', *args.overrides], progress=False
+    )
     seconds = time.perf_counter() - started
 
     dataset = load_dataset(corpus, progress=False, feature_config=load_generator(work / "run").feature_config)
@@ -65,8 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     trained = load_generator(work / "run")
     registry = get_registry()
     torch.manual_seed(0)
-    untrained = registry.build("generator", trained.meta["name"], trained.meta["config"], trained.feature_config,
-                               len(trained.class_names)).eval()
+    untrained = registry.build(
+        "generator",
+        trained.meta["name"],
+        trained.meta["config"],
+        trained.feature_config,
+        len(trained.class_names),
+    ).eval()
     n = dataset.num_classes
     per = max(8, len(real) // max(n, 1))
     rows = [
@@ -80,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("i.i.d. Gaussian frames (reference)", fd.scores(iid)))
     # real half vs the other real half: the estimator's floor at this sample size
     rows.append(("real clips, half vs half (floor)", WindowFD(real[::2], k=8, pca_dim=64).scores(real[1::2])))
-    print(f"corpus: {len(real)} clips x {n_frames} frames, {n} classes, {dataset.feature_config.n_mels} mels; "
-          f"budget {args.minutes:g} min, trained {result.step} steps in {seconds:.0f} s "
-          f"({result.step / seconds:.1f} steps/s incl. start-up; shared CPU)")
+    print(
+        f"corpus: {len(real)} clips x {n_frames} frames, {n} classes, {dataset.feature_config.n_mels} mels; "
+        f"budget {args.minutes:g} min, trained {result.step} steps in {seconds:.0f} s "
+        f"({result.step / seconds:.1f} steps/s incl. start-up; shared CPU)"
+    )
     print(f"config: {' '.join(args.overrides) or 'demo defaults'}")
     print()
     print("| generator | window FD (8 frames) | frame FD |")

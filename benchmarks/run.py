@@ -73,8 +73,12 @@ def code_version() -> str:
     if not commit:
         return "- code: not a git checkout"
     paths = ("audiogan", "plugins", "benchmarks")
-    listed = "\n".join((_git("diff", "--name-only", "HEAD", "--", *paths),
-                         _git("ls-files", "--others", "--exclude-standard", "--", *paths)))
+    listed = "\n".join(
+        (
+            _git("diff", "--name-only", "HEAD", "--", *paths),
+            _git("ls-files", "--others", "--exclude-standard", "--", *paths),
+        )
+    )
     # RESULTS.md itself is rewritten by this run: it is not code
     changed = sorted({line for line in listed.splitlines() if line and not line.endswith("RESULTS.md")})
     note = f" plus uncommitted changes to {len(changed)} file(s): {', '.join(changed[:6])}" if changed else ""
@@ -150,26 +154,52 @@ def parse_passthrough(items: list[str]) -> dict[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks and write the report."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(ORDER)})")
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"), help="report path")
-    parser.add_argument("--quick", action="store_true", help="lighter settings for every benchmark (QUICK in run.py)")
-    parser.add_argument("--args", action="append", default=[], metavar="NAME=OPTIONS",
-                        help="extra options for one benchmark, e.g. --args 'learning=--minutes 3' (repeatable)")
-    parser.add_argument("--timeout", type=float, default=None, metavar="S",
-                        help="stop a benchmark after S seconds (reported as failed)")
+    parser.add_argument(
+        "--quick", action="store_true", help="lighter settings for every benchmark (QUICK in run.py)"
+    )
+    parser.add_argument(
+        "--args",
+        action="append",
+        default=[],
+        metavar="NAME=OPTIONS",
+        help="extra options for one benchmark, e.g. --args 'learning=--minutes 3' (repeatable)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop a benchmark after S seconds (reported as failed)",
+    )
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in ORDER]
     if unknown:
         parser.error(f"unknown benchmark {unknown[0]!r}; known: {', '.join(ORDER)}")
     passthrough = parse_passthrough(args.args)
     names = args.names or [n for n in ORDER if (HERE / f"{n}.py").exists()]
-    invocation = " ".join(["python -m benchmarks", *map(shlex.quote, argv if argv is not None else sys.argv[1:])])
-    sections = ["# Benchmark results", "", f"Written by `{invocation}`.", "", *machine(),
-                f"- load average (1/5/15 min) at the start: {load_average()}", ""]
+    invocation = " ".join(
+        ["python -m benchmarks", *map(shlex.quote, argv if argv is not None else sys.argv[1:])]
+    )
+    sections = [
+        "# Benchmark results",
+        "",
+        f"Written by `{invocation}`.",
+        "",
+        *machine(),
+        f"- load average (1/5/15 min) at the start: {load_average()}",
+        "",
+    ]
     if args.quick:
-        sections += ["Quick mode: fewer repeats and shorter budgets than the defaults (the options are shown "
-                     "with each benchmark), so medians are noisier.", ""]
+        sections += [
+            "Quick mode: fewer repeats and shorter budgets than the defaults (the options are shown "
+            "with each benchmark), so medians are noisier.",
+            "",
+        ]
     failed = 0
     total = time.perf_counter()
     for name in names:
@@ -180,13 +210,19 @@ def main(argv: list[str] | None = None) -> int:
         failed += result.returncode != 0
         command = " ".join(["python -m benchmarks." + name, *map(shlex.quote, extra)])
         sections += [
-            f"## {name}", "",
+            f"## {name}",
+            "",
             f"`{command}` — {result.seconds:.0f} s wall, {result.cpu_seconds:.0f} s CPU, "
             f"peak RSS {result.peak_mib:.0f} MiB; load average before {load_before}, after {load_average()}",
-            "", result.output, "",
+            "",
+            result.output,
+            "",
         ]
         print(f"  {result.seconds:.0f} s, rc {result.returncode}", file=sys.stderr, flush=True)
-    sections += [f"Whole run: {time.perf_counter() - total:.0f} s; load average at the end: {load_average()}.", ""]
+    sections += [
+        f"Whole run: {time.perf_counter() - total:.0f} s; load average at the end: {load_average()}.",
+        "",
+    ]
     from audiogan.fileio import write_text_atomic
 
     write_text_atomic(args.out, "\n".join(sections))

@@ -35,13 +35,17 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def build(args: argparse.Namespace, device: torch.device, seed: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+def build(
+    args: argparse.Namespace, device: torch.device, seed: int
+) -> tuple[torch.nn.Module, torch.nn.Module]:
     """The built-in LSTM G and D at the benchmark's sizes."""
     torch.manual_seed(seed)
     registry = get_registry()
     fc = FeatureConfig(n_mels=args.mels)
     g = registry.build("generator", "lstm", {"hidden_size": args.hidden, "num_layers": args.layers}, fc, 3)
-    d = registry.build("discriminator", "lstm", {"hidden_size": args.hidden, "num_layers": args.layers}, fc, 3)
+    d = registry.build(
+        "discriminator", "lstm", {"hidden_size": args.hidden, "num_layers": args.layers}, fc, 3
+    )
     return g.to(device), d.to(device)
 
 
@@ -62,8 +66,10 @@ class Bare:
         z = torch.randn(real.shape[0], self.g.latent_dim, device=self.device)
         with self.autocast():
             fake, _ = self.g(z, labels, real.shape[1])
-            loss_d = F.relu(1 - self.d(real, labels)[0].float().mean(1)).mean() + \
-                F.relu(1 + self.d(fake.detach(), labels)[0].float().mean(1)).mean()
+            loss_d = (
+                F.relu(1 - self.d(real, labels)[0].float().mean(1)).mean()
+                + F.relu(1 + self.d(fake.detach(), labels)[0].float().mean(1)).mean()
+            )
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
@@ -78,7 +84,9 @@ class Bare:
 
 def main(argv: list[str] | None = None) -> int:
     """Time both loops and print a table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--frames", type=int, default=64)
@@ -97,11 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     gen = torch.Generator().manual_seed(0)
-    batch = Batch(torch.randn(args.batch, args.frames, args.mels, generator=gen).clamp(-1, 1),
-                  torch.randint(0, 3, (args.batch,), generator=gen), torch.ones(args.batch, args.frames, dtype=torch.bool))
+    batch = Batch(
+        torch.randn(args.batch, args.frames, args.mels, generator=gen).clamp(-1, 1),
+        torch.randint(0, 3, (args.batch,), generator=gen),
+        torch.ones(args.batch, args.frames, dtype=torch.bool),
+    )
     if device.type == "cuda":
         batch = Batch(batch.frames.pin_memory(), batch.labels.pin_memory(), batch.mask.pin_memory())
-    engine = Trainer(*build(args, device, 0), TrainConfig(batch_size=args.batch, seq_frames=args.frames, amp=amp), device)
+    engine = Trainer(
+        *build(args, device, 0), TrainConfig(batch_size=args.batch, seq_frames=args.frames, amp=amp), device
+    )
     bare = Bare(*build(args, device, 0), device, amp)
     sides = {"bare": bare.step, "engine": engine.step}
     for step in sides.values():  # warm-up: allocator, lazy imports, cuDNN autotuning
@@ -122,9 +135,11 @@ def main(argv: list[str] | None = None) -> int:
                 times[name].append(time.perf_counter() - start)
         done += min(args.block, args.steps - done)
     med = {name: statistics.median(values) for name, values in times.items()}
-    print(f"device {device}{' (bf16 autocast)' if amp else ''}, torch threads {torch.get_num_threads()}; "
-          f"batch {args.batch}, {args.frames} frames, {args.mels} mels, LSTM hidden {args.hidden} x {args.layers} "
-          f"layers (G and bidirectional D); {args.steps} timed steps per side, interleaved blocks of {args.block}")
+    print(
+        f"device {device}{' (bf16 autocast)' if amp else ''}, torch threads {torch.get_num_threads()}; "
+        f"batch {args.batch}, {args.frames} frames, {args.mels} mels, LSTM hidden {args.hidden} x {args.layers} "
+        f"layers (G and bidirectional D); {args.steps} timed steps per side, interleaved blocks of {args.block}"
+    )
     print()
     print("| loop | median ms/step | steps/s |")
     print("|---|---:|---:|")

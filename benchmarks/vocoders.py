@@ -29,8 +29,8 @@ import re
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -38,7 +38,9 @@ import torch
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
 
 
-def mrstft_distance(reference: torch.Tensor, estimate: torch.Tensor, fft_sizes: Sequence[int] = (512, 1024, 2048)) -> float:
+def mrstft_distance(
+    reference: torch.Tensor, estimate: torch.Tensor, fft_sizes: Sequence[int] = (512, 1024, 2048)
+) -> float:
     """Multi-resolution STFT distance between two ``(S,)`` waveforms (cut to the shorter length)."""
     n = min(reference.shape[-1], estimate.shape[-1])
     x, y = reference[:n].float()[None], estimate[:n].float()[None]
@@ -47,17 +49,25 @@ def mrstft_distance(reference: torch.Tensor, estimate: torch.Tensor, fft_sizes: 
         window = torch.hann_window(n_fft)
         X = torch.stft(x, n_fft, n_fft // 4, n_fft, window, return_complex=True).abs().clamp_min(1e-7)
         Y = torch.stft(y, n_fft, n_fft // 4, n_fft, window, return_complex=True).abs().clamp_min(1e-7)
-        total += float(torch.linalg.norm(X - Y) / torch.linalg.norm(X)) + float((X.log() - Y.log()).abs().mean())
+        total += float(torch.linalg.norm(X - Y) / torch.linalg.norm(X)) + float(
+            (X.log() - Y.log()).abs().mean()
+        )
     return total / len(fft_sizes)
 
 
 def test_files(data: Path, indices: range, limit: int | None) -> list[Path]:
     """Files whose index (last number of the name) is in ``indices``, sorted; at most ``limit``."""
-    found = sorted(p for p in data.rglob("*.wav") if (m := re.search(r"(\d+)\.wav$", p.name)) and int(m.group(1)) in indices)
+    found = sorted(
+        p
+        for p in data.rglob("*.wav")
+        if (m := re.search(r"(\d+)\.wav$", p.name)) and int(m.group(1)) in indices
+    )
     return found[:limit] if limit else found
 
 
-def variants(registry, checkpoints: dict[str, str], settings: dict[str, dict] | None = None) -> list[tuple[str, str, dict, str | None]]:
+def variants(
+    registry, checkpoints: dict[str, str], settings: dict[str, dict] | None = None
+) -> list[tuple[str, str, dict, str | None]]:
     """``(label, vocoder name, config, why-not)`` rows: Griffin-Lim at 32/64 iterations, others at
     defaults plus ``settings[name]`` (e.g. ``{"istft": {"refine_iters": 24}}``)."""
     settings = settings or {}
@@ -69,8 +79,17 @@ def variants(registry, checkpoints: dict[str, str], settings: dict[str, dict] | 
         elif getattr(cls, "trainable", False):
             path = checkpoints.get(name)
             extra = settings.get(name, {})
-            label = f"{name} ({path if path else 'untrained'}{''.join(f', {k}={v}' for k, v in extra.items())})"
-            rows.append((label, name, {**({"checkpoint": path} if path else {}), **extra}, None if path else "needs --checkpoint"))
+            label = (
+                f"{name} ({path if path else 'untrained'}{''.join(f', {k}={v}' for k, v in extra.items())})"
+            )
+            rows.append(
+                (
+                    label,
+                    name,
+                    {**({"checkpoint": path} if path else {}), **extra},
+                    None if path else "needs --checkpoint",
+                )
+            )
         else:
             rows.append((name, name, settings.get(name, {}), None))
     return rows
@@ -78,8 +97,8 @@ def variants(registry, checkpoints: dict[str, str], settings: dict[str, dict] | 
 
 def quality(files: list[Path], name: str, config: dict, out: Path) -> tuple[float, float]:
     """Mean (MR-STFT, log-mel L1) of ``audiogan resynth`` outputs against their inputs."""
-    from audiogan.data.audio import load_audio
     from audiogan.config import FeatureConfig
+    from audiogan.data.audio import load_audio
     from audiogan.features import MelFrontEnd
     from audiogan.generation.resynth import resynthesize
 
@@ -121,10 +140,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FSDD recordings folder")
-    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
-                        help="trained weights for a trainable vocoder, e.g. istft=runs/fsdd/vocoder.pt")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME.KEY=VALUE", dest="settings",
-                        help="a vocoder setting, e.g. istft.refine_iters=24 (values parse as Python literals)")
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="trained weights for a trainable vocoder, e.g. istft=runs/fsdd/vocoder.pt",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME.KEY=VALUE",
+        dest="settings",
+        help="a vocoder setting, e.g. istft.refine_iters=24 (values parse as Python literals)",
+    )
     parser.add_argument("--files", type=int, default=0, help="at most this many test files (0 = all)")
     parser.add_argument("--repeat", type=int, default=5, help="timed calls per vocoder (median reported)")
     args = parser.parse_args(argv)

@@ -53,7 +53,6 @@ SETTINGS_ADDED_LATER = {"refine_iters": 0, "mel_consistency": 0}
 LAYOUT_FIELDS = ("sample_rate", "n_fft", "hop_length", "win_length", "n_mels", "f_min", "f_max", "log_floor")
 
 
-
 class ConvNeXtBlock(nn.Module):
     """Depthwise conv (time mixing) -> LayerNorm -> pointwise MLP (channel mixing), residual.
 
@@ -91,17 +90,31 @@ class ISTFTVocoder(audiogan.Vocoder):
     class Config:
         """Architecture of the istft vocoder (training settings live in ``VocoderTrainConfig``)."""
 
-        dim: int = 128  # backbone width C; 128 keeps 10 s of 16 kHz audio well above 100x real time on 2 cores
+        dim: int = (
+            128  # backbone width C; 128 keeps 10 s of 16 kHz audio well above 100x real time on 2 cores
+        )
         intermediate_dim: int = 384  # ConvNeXt MLP width (3 x dim, as Vocos)
-        num_layers: int = 6  # ConvNeXt blocks; receptive field = 1 + (num_layers + 1) * (kernel_size - 1) frames
+        num_layers: int = (
+            6  # ConvNeXt blocks; receptive field = 1 + (num_layers + 1) * (kernel_size - 1) frames
+        )
         kernel_size: int = 7  # depthwise conv width in frames
-        phase: Literal["angle", "cossin"] = "angle"  # angle: phase = head output (Vocos); cossin: direction of a predicted (cos, sin) pair
-        max_log_mag: float = 4.6  # predicted log-magnitude is clamped here (exp(4.6) ~ 100) so early training cannot explode
-        refine_iters: int | None = None  # fast Griffin-Lim projections after the network (trained through; see _refine): more is closer to consistent and slower; None = 16 for a new vocoder, the trained value for a loaded one
+        phase: Literal["angle", "cossin"] = (
+            "angle"  # angle: phase = head output (Vocos); cossin: direction of a predicted (cos, sin) pair
+        )
+        max_log_mag: float = (
+            4.6  # predicted log-magnitude is clamped here (exp(4.6) ~ 100) so early training cannot explode
+        )
+        refine_iters: int | None = (
+            None  # fast Griffin-Lim projections after the network (trained through; see _refine): more is closer to consistent and slower; None = 16 for a new vocoder, the trained value for a loaded one
+        )
         mel_consistency: int = 10  # multiplicative updates pulling the predicted magnitude's mel onto the input mel (non-negative least squares, as Griffin-Lim's inverse)
         refine_momentum: float = 0.99  # fast Griffin-Lim momentum of those projections
-        magnitude_prior: bool = True  # predict log-magnitude as a residual over the mel's least-squares inverse (faster training)
-        checkpoint: str | None = None  # load trained weights from this vocoder.pt (or a run folder holding one)
+        magnitude_prior: bool = (
+            True  # predict log-magnitude as a residual over the mel's least-squares inverse (faster training)
+        )
+        checkpoint: str | None = (
+            None  # load trained weights from this vocoder.pt (or a run folder holding one)
+        )
 
         def __post_init__(self) -> None:
             for key in ("dim", "intermediate_dim", "num_layers", "kernel_size"):
@@ -112,7 +125,9 @@ class ISTFTVocoder(audiogan.Vocoder):
             if not 0 <= self.refine_momentum < 2:
                 raise ConfigError(f"vocoder.refine_momentum={self.refine_momentum!r} must be in [0, 2)")
             if self.kernel_size % 2 == 0:
-                raise ConfigError(f"vocoder.kernel_size={self.kernel_size} must be odd (same-length convolution)")
+                raise ConfigError(
+                    f"vocoder.kernel_size={self.kernel_size} must be odd (same-length convolution)"
+                )
             if self.phase not in ("angle", "cossin"):
                 raise ConfigError(f"vocoder.phase={self.phase!r}: expected 'angle' or 'cossin'")
             if self.mel_consistency < 0:
@@ -172,7 +187,9 @@ class ISTFTVocoder(audiogan.Vocoder):
                 self.load_state_dict(saved["vocoder"]["state_dict"])
             except RuntimeError as exc:
                 first = str(exc).strip().splitlines()[0]
-                raise CheckpointError(f"{cfg.checkpoint}: weights do not fit vocoder istft: {first[:200]}") from None
+                raise CheckpointError(
+                    f"{cfg.checkpoint}: weights do not fit vocoder istft: {first[:200]}"
+                ) from None
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -249,20 +266,44 @@ class ISTFTVocoder(audiogan.Vocoder):
         """
         n_frames = spec.shape[-1]
         length = (n_frames - 1) * self.hop_length  # the signal whose centred STFT has n_frames frames
-        iters = self.config.refine_iters if length > self.n_fft // 2 else 0  # a few frames: too short to re-analyse
+        iters = (
+            self.config.refine_iters if length > self.n_fft // 2 else 0
+        )  # a few frames: too short to re-analyse
         if iters == 0:
             return spec
         with torch.autocast(device_type=spec.device.type, enabled=False):
             angles, previous = _unit(spec), None
             for _ in range(iters):
-                wave = torch.istft(magnitude * angles, self.n_fft, self.hop_length, self.win_length, self.window, center=True, length=length)
-                rebuilt = torch.stft(wave, self.n_fft, self.hop_length, self.win_length, self.window, center=True, return_complex=True)
-                target = rebuilt if previous is None else rebuilt + self.config.refine_momentum * (rebuilt - previous)
+                wave = torch.istft(
+                    magnitude * angles,
+                    self.n_fft,
+                    self.hop_length,
+                    self.win_length,
+                    self.window,
+                    center=True,
+                    length=length,
+                )
+                rebuilt = torch.stft(
+                    wave,
+                    self.n_fft,
+                    self.hop_length,
+                    self.win_length,
+                    self.window,
+                    center=True,
+                    return_complex=True,
+                )
+                target = (
+                    rebuilt
+                    if previous is None
+                    else rebuilt + self.config.refine_momentum * (rebuilt - previous)
+                )
                 previous = rebuilt
                 angles = _unit(target)
             return magnitude * angles
 
-    def forward(self, mel: torch.Tensor, return_magnitude: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, mel: torch.Tensor, return_magnitude: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Synthesise audio: ``mel (B, M, T)`` natural-log magnitude mel -> ``(B, T * hop_length)`` waveform.
 
         With ``return_magnitude``, ``(waveform, magnitude)``: also the predicted linear STFT
@@ -276,9 +317,17 @@ class ISTFTVocoder(audiogan.Vocoder):
             from audiogan_plugins.griffinlim import griffin_lim
 
             with torch.autocast(device_type=spec.device.type, enabled=False):
-                wave = griffin_lim(magnitude.float(), self.window, self.n_fft, self.hop_length, self.config.refine_iters,
-                                   self.config.refine_momentum, length=(mel.shape[-1] - 1) * self.hop_length,
-                                   init=_unit(spec), out_length=length)
+                wave = griffin_lim(
+                    magnitude.float(),
+                    self.window,
+                    self.n_fft,
+                    self.hop_length,
+                    self.config.refine_iters,
+                    self.config.refine_momentum,
+                    length=(mel.shape[-1] - 1) * self.hop_length,
+                    init=_unit(spec),
+                    out_length=length,
+                )
             return (wave, magnitude) if return_magnitude else wave
         spec = self._refine(spec, magnitude)
         with torch.autocast(device_type=spec.device.type, enabled=False):
@@ -300,8 +349,13 @@ class ISTFTVocoder(audiogan.Vocoder):
         Not while tracing (``audiogan export``): its preallocated buffers would freeze one length.
         """
         length = (spec.shape[-1] - 1) * self.hop_length
-        return (self.config.refine_iters > 0 and not torch.is_grad_enabled() and not torch.jit.is_tracing()
-                and self.win_length == self.n_fft and length > self.n_fft // 2)
+        return (
+            self.config.refine_iters > 0
+            and not torch.is_grad_enabled()
+            and not torch.jit.is_tracing()
+            and self.win_length == self.n_fft
+            and length > self.n_fft // 2
+        )
 
     @property
     def context_frames(self) -> int:
@@ -334,10 +388,16 @@ def _unit(z: torch.Tensor) -> torch.Tensor:
 def layout_mismatch(saved: dict[str, Any], current: FeatureConfig) -> list[str]:
     """``["n_mels: saved 80, run 64", ...]`` for every layout field that differs."""
     now = current.to_dict()
-    return [f"{k}: saved {saved.get(k)!r}, run {now.get(k)!r}" for k in LAYOUT_FIELDS if saved.get(k) != now.get(k)]
+    return [
+        f"{k}: saved {saved.get(k)!r}, run {now.get(k)!r}"
+        for k in LAYOUT_FIELDS
+        if saved.get(k) != now.get(k)
+    ]
 
 
-def read_vocoder_file(path: str | Path, feature_config: FeatureConfig | None = None, expect_name: str | None = None) -> dict:
+def read_vocoder_file(
+    path: str | Path, feature_config: FeatureConfig | None = None, expect_name: str | None = None
+) -> dict:
     """Load a ``vocoder.pt`` (or the one inside a run folder) safely and check it against ``feature_config``.
 
     :raises CheckpointError: missing, unsafe or wrong-format file; another vocoder's weights; or a
@@ -357,7 +417,9 @@ def read_vocoder_file(path: str | Path, feature_config: FeatureConfig | None = N
     if feature_config is not None:
         diffs = layout_mismatch(data.get("feature_config", {}), feature_config)
         if diffs:
-            raise CheckpointError(f"{path}: vocoder FeatureConfig does not match the run's: {'; '.join(diffs)}")
+            raise CheckpointError(
+                f"{path}: vocoder FeatureConfig does not match the run's: {'; '.join(diffs)}"
+            )
     return data
 
 

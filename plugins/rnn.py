@@ -60,7 +60,9 @@ class _RNNGenerator(Generator):
     cell: ClassVar[str]
     Config = RNNGeneratorConfig
 
-    def __init__(self, config: RNNGeneratorConfig | None, feature_config: FeatureConfig, num_classes: int = 0) -> None:
+    def __init__(
+        self, config: RNNGeneratorConfig | None, feature_config: FeatureConfig, num_classes: int = 0
+    ) -> None:
         super().__init__(config, feature_config, num_classes)
         c = self.config
         self.latent_dim = c.latent_dim
@@ -71,7 +73,10 @@ class _RNNGenerator(Generator):
         self.init_state = nn.Linear(cond_dim, self.n_state * c.num_layers * c.hidden_size)
         self.input_proj = nn.Linear(cond_dim + c.noise_dim, c.hidden_size)
         self.rnn = _RNN[self.cell](
-            c.hidden_size, c.hidden_size, num_layers=c.num_layers, batch_first=True,
+            c.hidden_size,
+            c.hidden_size,
+            num_layers=c.num_layers,
+            batch_first=True,
             dropout=c.dropout if c.num_layers > 1 else 0.0,
         )
         self.head = nn.Linear(c.hidden_size, feature_config.n_mels)
@@ -80,7 +85,9 @@ class _RNNGenerator(Generator):
         if self.label_embedding is None:
             return z
         if labels is None:
-            raise audiogan.ConfigError(f"generator {self.name!r} was built for {self.num_classes} classes and needs labels")
+            raise audiogan.ConfigError(
+                f"generator {self.name!r} was built for {self.num_classes} classes and needs labels"
+            )
         return torch.cat([z, self.label_embedding(labels)], dim=-1)
 
     def _initial_state(self, cond: torch.Tensor) -> Any:
@@ -152,14 +159,20 @@ class _RNNDiscriminator(Discriminator):
         sn = spectral_norm if c.spectral_norm else (lambda module: module)
         self.input_proj = sn(nn.Linear(feature_config.n_mels, c.hidden_size))
         self.rnn = _RNN[self.cell](
-            c.hidden_size, c.hidden_size, num_layers=c.num_layers, batch_first=True, bidirectional=True,
+            c.hidden_size,
+            c.hidden_size,
+            num_layers=c.num_layers,
+            batch_first=True,
+            bidirectional=True,
             dropout=c.dropout if c.num_layers > 1 else 0.0,
         )
         self.head = sn(nn.Linear(2 * c.hidden_size, 1))
         # Projection discriminator: logit += <embed(y), phi(x_t)>, one embedding row per class.
         self.projection = sn(nn.Embedding(num_classes, 2 * c.hidden_size)) if num_classes else None
 
-    def _score(self, frames: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def _score(
+        self, frames: torch.Tensor, labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x = nn.functional.leaky_relu(self.input_proj(frames), 0.2)  # (B, T, H)
         h, _ = self.rnn(x)  # (B, T, 2H)
         logits = self.head(h).squeeze(-1)  # (B, T)

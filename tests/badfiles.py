@@ -56,14 +56,29 @@ def wav_bytes(data: np.ndarray, rate: int, subtype: str = "PCM_16", fmt: str = "
     return buf.getvalue()
 
 
-def raw_wav(n_frames_claimed: int, payload: bytes, rate: int = 16000, channels: int = 1, bits: int = 16,
-            fmt_tag: int = 1) -> bytes:
+def raw_wav(
+    n_frames_claimed: int,
+    payload: bytes,
+    rate: int = 16000,
+    channels: int = 1,
+    bits: int = 16,
+    fmt_tag: int = 1,
+) -> bytes:
     """A hand-built RIFF/WAVE file whose header may disagree with its payload."""
     block = channels * bits // 8
     data_size = n_frames_claimed * block
     fmt = struct.pack("<HHIIHH", fmt_tag, channels, rate, rate * block, block, bits)
-    return (b"RIFF" + struct.pack("<I", 36 + data_size) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt
-            + b"data" + struct.pack("<I", data_size) + payload)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data_size)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", data_size)
+        + payload
+    )
 
 
 def write_long_file(path: Path, seconds: float, rate: int = 8000, subtype: str = "PCM_16") -> Path:
@@ -107,8 +122,16 @@ def write_bad_corpus(root: Path, outside: Path, long_seconds: float = 3600.0) ->
     put("header-only.wav", valid[:44], (NO_FRAMES, CORRUPT))
     put("truncated-body.wav", valid[: 44 + (len(valid) - 44) // 2], (USED, CORRUPT))
     put("claims-more-frames.wav", raw_wav(10 * 16000, clip_pcm16(clip)), (USED, CORRUPT))
-    put("random.wav", rng.integers(0, 256, 4096, dtype=np.uint8).tobytes().replace(b"RIFF", b"XXXX"), (NOT_AUDIO, CORRUPT))
-    put("random.flac", b"\x00\x01" + rng.integers(0, 256, 2048, dtype=np.uint8).tobytes(), (NOT_AUDIO, CORRUPT))
+    put(
+        "random.wav",
+        rng.integers(0, 256, 4096, dtype=np.uint8).tobytes().replace(b"RIFF", b"XXXX"),
+        (NOT_AUDIO, CORRUPT),
+    )
+    put(
+        "random.flac",
+        b"\x00\x01" + rng.integers(0, 256, 2048, dtype=np.uint8).tobytes(),
+        (NOT_AUDIO, CORRUPT),
+    )
     put("riff-garbage.wav", b"RIFF" + rng.integers(0, 256, 2048, dtype=np.uint8).tobytes(), (CORRUPT,))
     put("text.ogg", b"this is not audio, just text\n" * 20, (NOT_AUDIO,))
     put("zero-channels.wav", raw_wav(100, b"\x00" * 200, channels=0), (CORRUPT,))
@@ -130,7 +153,9 @@ def write_bad_corpus(root: Path, outside: Path, long_seconds: float = 3600.0) ->
     # --- odd but valid formats
     put("96k-8ch.wav", wav_bytes(sine(0.2, 96000, channels=8), 96000, "PCM_24"), USED)
     put("8bit.wav", wav_bytes(clip, 16000, "PCM_U8"), USED)
-    put("24bit-extensible.wav", wav_bytes(sine(0.3, 44100, channels=3), 44100, "PCM_24"), USED)  # >2 ch: WAVE_FORMAT_EXTENSIBLE
+    put(
+        "24bit-extensible.wav", wav_bytes(sine(0.3, 44100, channels=3), 44100, "PCM_24"), USED
+    )  # >2 ch: WAVE_FORMAT_EXTENSIBLE
     put("float32.wav", wav_bytes(clip, 16000, "FLOAT"), USED)
     put("float64.wav", wav_bytes(clip, 16000, "DOUBLE"), USED)
     put("clip.flac", wav_bytes(clip, 16000, "PCM_16", "FLAC"), USED)
@@ -197,8 +222,18 @@ def train_tiny_run(root: Path, steps: int = 2, **train_changes) -> tuple[Path, P
 
 def tiny_config(steps: int = 2, **train_changes) -> dict:
     """The config tree of :func:`train_tiny_run` (tiny models, 1 thread, CPU)."""
-    train = {"steps": steps, "batch_size": 2, "seq_frames": 8, "log_every": 1, "checkpoint_every": 2,
-             "sample_every": 0, "sample_frames": 8, "device": "cpu", "threads": 1, "eval_every": 0}
+    train = {
+        "steps": steps,
+        "batch_size": 2,
+        "seq_frames": 8,
+        "log_every": 1,
+        "checkpoint_every": 2,
+        "sample_every": 0,
+        "sample_frames": 8,
+        "device": "cpu",
+        "threads": 1,
+        "eval_every": 0,
+    }
     train.update(train_changes)
     return {
         "train": train,

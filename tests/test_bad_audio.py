@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from badfiles import USED, write_bad_corpus, write_long_file
 
-from audiogan.data import audio
 from audiogan.config import FeatureConfig
+from audiogan.data import audio
 from audiogan.data.dataset import load_dataset
 from audiogan.errors import DataError
-
-from badfiles import USED, write_bad_corpus, write_long_file
 
 FC = FeatureConfig(sample_rate=16000, n_fft=256, hop_length=128, n_mels=16)
 
@@ -72,8 +71,10 @@ def test_every_bad_file_is_used_or_skipped_with_its_reason(corpus):
     again = load_dataset(corpus.root, FC, workers=1, progress=False)
     assert again.build["cache_hit"]
     assert _check_outcomes(again, corpus) == outcome
-    print(f"bad-audio corpus: {len(corpus.expected) + len(corpus.absent)} inputs, "
-          f"{len(ds.files)} used, {len(ds.skipped)} skipped with reasons")
+    print(
+        f"bad-audio corpus: {len(corpus.expected) + len(corpus.absent)} inputs, "
+        f"{len(ds.files)} used, {len(ds.skipped)} skipped with reasons"
+    )
 
 
 def test_parallel_workers_give_the_same_outcomes(corpus, tmp_path):

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from badfiles import TINY_SR, tiny_config
 
 from audiogan.checkpoint import load_checkpoint
 from audiogan.cli import main
 from audiogan.config import to_toml
 from audiogan.errors import PluginError
-
-from badfiles import TINY_SR, tiny_config
 
 TEMPLATE = '''
 import dataclasses
@@ -86,7 +85,9 @@ def _one_thread():
 def corpus(tmp_path_factory):
     from audiogan.data.synthetic import write_corpus
 
-    return write_corpus(tmp_path_factory.mktemp("plug") / "corpus", per_class=2, seconds=0.4, sample_rate=TINY_SR)
+    return write_corpus(
+        tmp_path_factory.mktemp("plug") / "corpus", per_class=2, seconds=0.4, sample_rate=TINY_SR
+    )
 
 
 def _train(corpus: Path, folder: Path, plugin: Path, capsys, steps: int = 2, resume: bool = False, **changes):
@@ -101,19 +102,25 @@ def _train(corpus: Path, folder: Path, plugin: Path, capsys, steps: int = 2, res
     except Exception as exc:  # an unhandled plugin exception: recorded so the checks below still run
         code = f"raised {type(exc).__name__}: {exc}"
     err = capsys.readouterr().err
-    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and "%|" not in line
-             and not line.startswith("audiogan: warning:")]
+    lines = [
+        line
+        for line in err.replace("\r", "\n").splitlines()
+        if line.strip() and "%|" not in line and not line.startswith("audiogan: warning:")
+    ]
     return code, err, lines
 
 
-@pytest.mark.parametrize("mode,needle", [
-    ("import", "boom at import"),
-    ("register", "boom in register_generators"),
-    ("construct", "boom in __init__"),
-    ("forward", "boom in forward"),
-    ("nan", "non-finite"),
-    ("shape", "shape"),
-])
+@pytest.mark.parametrize(
+    "mode,needle",
+    [
+        ("import", "boom at import"),
+        ("register", "boom in register_generators"),
+        ("construct", "boom in __init__"),
+        ("forward", "boom in forward"),
+        ("nan", "non-finite"),
+        ("shape", "shape"),
+    ],
+)
 def test_broken_plugin_is_one_line_naming_it(corpus, tmp_path, capsys, mode, needle):
     plugin = plugin_file(tmp_path, mode)
     code, err, lines = _train(corpus, tmp_path, plugin, capsys)
@@ -153,8 +160,9 @@ def test_plugin_failing_mid_run_stops_cleanly_with_its_checkpoint(corpus, tmp_pa
 def test_plugin_returning_nan_mid_run_stops_with_its_checkpoint(corpus, tmp_path, capsys):
     # non-finite frames after the contract check: the divergence guard restores, then gives up
     plugin = plugin_file(tmp_path, "nan", fail_after=12)
-    code, err, lines = _train(corpus, tmp_path, plugin, capsys, steps=60, checkpoint_every=2,
-                              divergence_patience=2, max_restores=1)
+    code, err, lines = _train(
+        corpus, tmp_path, plugin, capsys, steps=60, checkpoint_every=2, divergence_patience=2, max_restores=1
+    )
     run = tmp_path / "run"
     step = load_checkpoint(run / "checkpoints" / "last.pt", kind="checkpoint")["step"]
     assert 0 < step < 60
@@ -170,12 +178,27 @@ def test_generation_with_a_failing_plugin_names_it(tmp_path, capsys):
 
     plugin = plugin_file(tmp_path, "forward")
     registry = get_registry([str(plugin)], strict=True)
-    fc = FeatureConfig(sample_rate=TINY_SR, n_fft=256, hop_length=64, n_mels=16, mel_mean=[-5.0] * 16, mel_std=[2.0] * 16)
+    fc = FeatureConfig(
+        sample_rate=TINY_SR, n_fft=256, hop_length=64, n_mels=16, mel_mean=[-5.0] * 16, mel_std=[2.0] * 16
+    )
     model = registry.build("generator", "badgen", {}, fc, 0)
     run = tmp_path / "run"
     save_checkpoint(generator_file(registry, "badgen", model, fc, [], 0), run / "generator.pt")
     out = tmp_path / "out"
-    code = main(["generate", str(run), "--out", str(out), "--plugin", str(plugin), "--seconds", "0.1", "--device", "cpu"])
+    code = main(
+        [
+            "generate",
+            str(run),
+            "--out",
+            str(out),
+            "--plugin",
+            str(plugin),
+            "--seconds",
+            "0.1",
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err, err
     assert err.count("\n") == 1 and "generator 'badgen'" in err and "boom in forward" in err, err

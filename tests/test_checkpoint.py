@@ -12,8 +12,15 @@ from audiogan.errors import CheckpointError
 
 
 def payload():
-    return {"format": "audiogan-checkpoint", "format_version": 1, "step": 7,
-            "weights": {"w": torch.arange(6.0).view(2, 3)}, "names": ["a", "b"], "lr": 1e-4, "none": None}
+    return {
+        "format": "audiogan-checkpoint",
+        "format_version": 1,
+        "step": 7,
+        "weights": {"w": torch.arange(6.0).view(2, 3)},
+        "names": ["a", "b"],
+        "lr": 1e-4,
+        "none": None,
+    }
 
 
 def test_round_trip_and_kind_check(tmp_path):

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from badfiles import train_tiny_run
 
 from audiogan.cli import main
-
-from badfiles import train_tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +24,7 @@ def env(tmp_path_factory):
     corpus, run = train_tiny_run(root)
     (root / "bad.toml").write_text("[train\nsteps = = 3\n")
     (root / "unknown.toml").write_text("[bogus]\nx = 1\n")
-    (root / "wrongtype.toml").write_text("[train]\nsteps = \"many\"\n")
+    (root / "wrongtype.toml").write_text('[train]\nsteps = "many"\n')
     (root / "notadir.txt").write_text("x")
     (root / "empty-run").mkdir()
     (root / "broken.py").write_text("raise RuntimeError('plugin import fails')\n")
@@ -112,7 +111,7 @@ CASES = [
     (["generate", "{R}", "--out", "{O}", "--vocoder", "nope"], "nope"),
     (["generate", "{R}", "--out", "{O}", "--vocoder", "{T}/missing.pt"], "missing.pt"),
     (["generate", "{R}", "--out", "{O}", "--set", "vocoder.n_iter=x"], "vocoder.n_iter"),
-        (["generate", "{R}", "--out", "{O}", "--set", "vocoder.bogus=1"], "vocoder.bogus"),
+    (["generate", "{R}", "--out", "{O}", "--set", "vocoder.bogus=1"], "vocoder.bogus"),
     (["generate", "{R}", "--out", "{O}", "--set", "vocoder.n_iter=-1"], "vocoder.n_iter"),
     (["generate", "{R}", "--out", "{O}", "--set", "vocoder.momentum=5"], "vocoder.momentum"),
     (["generate", "{R}", "--out", "{O}", "--set", "train.steps=1"], "train"),
@@ -183,8 +182,11 @@ def test_bad_option_is_one_line_exit_2(env, capsys, tmp_path, argv, needle):
     argv = _fill(argv, env, tmp_path / "out")
     code, err = _run(argv, capsys)
     # progress bars (data decoded before a plugin name is checked) and warnings are not errors
-    lines = [line for line in err.replace("\r", "\n").splitlines()
-             if line.strip() and "%|" not in line and not line.startswith("audiogan: warning:")]
+    lines = [
+        line
+        for line in err.replace("\r", "\n").splitlines()
+        if line.strip() and "%|" not in line and not line.startswith("audiogan: warning:")
+    ]
     assert code == 2, f"exit {code}: {err}"
     assert "Traceback" not in err
     assert len(lines) == 1 and lines[0].startswith("audiogan: error: "), err
@@ -203,11 +205,26 @@ def test_real_entry_point(env, tmp_path):
     cases = [(["train", "{D}", "--run", "{O}/r", "--set", "train.lr_g=abc"], "train.lr_g")]
     run = {**os.environ, "PYTHONWARNINGS": "ignore"}
     for argv, needle in cases:
-        out = subprocess.run([sys.executable, "-m", "audiogan", *_fill(argv, env, tmp_path)], capture_output=True, text=True,
-                             timeout=120, env=run)
+        out = subprocess.run(
+            [sys.executable, "-m", "audiogan", *_fill(argv, env, tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=run,
+        )
         assert out.returncode == 2, out.stderr
         assert out.stderr.strip().count("\n") == 0 and out.stderr.startswith("audiogan: error: ")
         assert needle in out.stderr
-    out = subprocess.run([sys.executable, "-m", "audiogan", *_fill(["generate", "{T}/no-run", "--out", "{O}", "--debug"], env, tmp_path)],
-                         capture_output=True, text=True, timeout=120, env=run)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "audiogan",
+            *_fill(["generate", "{T}/no-run", "--out", "{O}", "--debug"], env, tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=run,
+    )
     assert out.returncode != 0 and "Traceback" in out.stderr and "no-run" in out.stderr

@@ -16,15 +16,17 @@ import audiogan
 from audiogan.contracts import check_discriminator_output, check_generator_output, check_vocoder_output
 from audiogan.errors import PluginError
 from audiogan.plugins import get_registry
-from audiogan.testing import (
+from audiogan.testing import (  # noqa: F401  (fixtures)
+    audiogan_registry,
     check_discriminator,
     check_generator,
     check_pair,
     check_vocoder,
+    tiny_feature_config,
     tiny_features,
+    tiny_log_mel,
     tiny_mel,
 )
-from audiogan.testing import audiogan_registry, tiny_feature_config, tiny_log_mel  # noqa: F401  (fixtures)
 
 
 class GoodGenerator(audiogan.Generator):
@@ -51,7 +53,9 @@ class GoodGenerator(audiogan.Generator):
         x = z * self.config.z_scale
         if self.embed is not None:
             x = x + self.embed(labels)
-        h, new_state = self.rnn(x.unsqueeze(1).expand(-1, n_frames, -1), state if self.config.use_state else None)
+        h, new_state = self.rnn(
+            x.unsqueeze(1).expand(-1, n_frames, -1), state if self.config.use_state else None
+        )
         return torch.tanh(self.out(h)), new_state
 
 
@@ -93,7 +97,10 @@ def test_generator_output_checks_name_the_component():
         ([[0.0]], "frames is a list, expected a torch.Tensor"),
     ]
     for frames, message in bad_cases:
-        with pytest.raises(PluginError, match=r"generator 'good' \(plugin 'test_contracts'\) broke its contract: .*" + message):
+        with pytest.raises(
+            PluginError,
+            match=r"generator 'good' \(plugin 'test_contracts'\) broke its contract: .*" + message,
+        ):
             check_generator_output(g, frames, 2, 5)
 
 
@@ -119,7 +126,9 @@ def test_vocoder_output_checks(tiny_feature_config):
     hop, n_fft = tiny_feature_config.hop_length, tiny_feature_config.n_fft
     check_vocoder_output(v, torch.zeros(2, 9 * hop), 2, 10)  # centred framing
     check_vocoder_output(v, torch.zeros(2, 10 * hop), 2, 10)  # upsampling vocoders
-    with pytest.raises(PluginError, match=r"vocoder 'griffinlim' \(plugin 'griffinlim'\) .*640 samples for 20 frames"):
+    with pytest.raises(
+        PluginError, match=r"vocoder 'griffinlim' \(plugin 'griffinlim'\) .*640 samples for 20 frames"
+    ):
         check_vocoder_output(v, torch.zeros(2, 10 * hop), 2, 20)
     with pytest.raises(PluginError, match="expected about"):
         check_vocoder_output(v, torch.zeros(2, 10 * hop + n_fft + 1), 2, 10)
@@ -186,7 +195,9 @@ class WrongShapeGenerator(GoodGenerator):
 
 
 def test_kit_reports_contract_breaks_as_plugin_errors():
-    with pytest.raises(PluginError, match=r"generator 'wrong-shape' .*frames has shape \(3, 8, 16\), expected \(3, 7, 16\)"):
+    with pytest.raises(
+        PluginError, match=r"generator 'wrong-shape' .*frames has shape \(3, 8, 16\), expected \(3, 7, 16\)"
+    ):
         check_generator(WrongShapeGenerator)
 
 
@@ -216,7 +227,9 @@ def test_kit_rejects_classes_that_are_not_components():
 
 @pytest.mark.parametrize("kind", ["generator", "discriminator", "vocoder"])
 def test_every_registered_component_passes_the_kit(audiogan_registry, kind):
-    check = {"generator": check_generator, "discriminator": check_discriminator, "vocoder": check_vocoder}[kind]
+    check = {"generator": check_generator, "discriminator": check_discriminator, "vocoder": check_vocoder}[
+        kind
+    ]
     names = audiogan_registry.names(kind)
     assert names
     for name in names:

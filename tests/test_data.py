@@ -11,19 +11,19 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiogan.data import audio
-
-from audiogan.data import cache
 from audiogan.config import FeatureConfig
-from audiogan.data.dataset import SequenceSampler, load_dataset
+from audiogan.data import audio, cache
 from audiogan.data.audio import load_audio
-from audiogan.features import MelFrontEnd, extract, extract_many
+from audiogan.data.dataset import SequenceSampler, load_dataset
 from audiogan.errors import DataError
+from audiogan.features import MelFrontEnd, extract, extract_many
 
 FC = FeatureConfig(sample_rate=16000, n_fft=256, hop_length=128, n_mels=16)
 
 
-def tone(path: Path, seconds: float = 0.3, rate: int = 16000, freq: float = 440.0, channels: int = 1, **kw) -> Path:
+def tone(
+    path: Path, seconds: float = 0.3, rate: int = 16000, freq: float = 440.0, channels: int = 1, **kw
+) -> Path:
     t = np.arange(int(rate * seconds)) / rate
     x = 0.4 * np.sin(2 * np.pi * freq * t)
     data = np.stack([x] * channels, axis=1) if channels > 1 else x
@@ -298,7 +298,9 @@ def test_unlabelled_sampler_has_no_labels(tmp_path):
 def test_batched_extraction_equals_one_by_one(tmp_path):
     rates = (8000, 8000, 8000, 8000, 44100, 16000, 8000)
     lengths = (0.3, 0.33, 0.05, 0.36, 0.31, 0.3, 0.2)
-    paths = [str(tone(tmp_path / f"{i}.wav", seconds=s, rate=r)) for i, (s, r) in enumerate(zip(lengths, rates))]
+    paths = [
+        str(tone(tmp_path / f"{i}.wav", seconds=s, rate=r)) for i, (s, r) in enumerate(zip(lengths, rates))
+    ]
     paths.append(str(tmp_path / "missing.wav"))
     together = extract_many(paths, FC)
     assert together[-1][0] is None and together[-1][2].startswith("unreadable")

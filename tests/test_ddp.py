@@ -19,8 +19,19 @@ from audiogan.training.loop import train
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
 
 TINY = {
-    "train": {"steps": 8, "threads": 1, "batch_size": 4, "seq_frames": 8, "log_every": 2, "checkpoint_every": 3,
-              "sample_every": 0, "sample_frames": 10, "keep_checkpoints": 2, "r1_gamma": 1.0, "eval_every": 0},
+    "train": {
+        "steps": 8,
+        "threads": 1,
+        "batch_size": 4,
+        "seq_frames": 8,
+        "log_every": 2,
+        "checkpoint_every": 3,
+        "sample_every": 0,
+        "sample_frames": 10,
+        "keep_checkpoints": 2,
+        "r1_gamma": 1.0,
+        "eval_every": 0,
+    },
     "feature": {"n_mels": 16},
     "generator": {"hidden_size": 16, "num_layers": 1, "latent_dim": 8, "noise_dim": 4, "label_dim": 4},
     "discriminator": {"hidden_size": 16, "num_layers": 1},
@@ -49,15 +60,45 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def torchrun(args: list[str], dump: Path, env_extra: dict[str, str] | None = None, restarts: int = 0,
-             timeout: float = 240) -> subprocess.CompletedProcess:
+def torchrun(
+    args: list[str],
+    dump: Path,
+    env_extra: dict[str, str] | None = None,
+    restarts: int = 0,
+    timeout: float = 240,
+) -> subprocess.CompletedProcess:
     """``torchrun --standalone --nproc-per-node 2 -m audiogan -- ARGS`` with one thread per process."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
-                                                             "MASTER_PORT", "TORCHELASTIC_RESTART_COUNT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "RANK",
+            "WORLD_SIZE",
+            "LOCAL_RANK",
+            "MASTER_ADDR",
+            "MASTER_PORT",
+            "TORCHELASTIC_RESTART_COUNT",
+        )
+    }
     env.update(OMP_NUM_THREADS="1", AUDIOGAN_DEBUG_DUMP=str(dump), **(env_extra or {}))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "--max-restarts", str(restarts), "--monitor-interval", "0.2", "-m", "audiogan", "--", *args,
-               "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "--max-restarts",
+        str(restarts),
+        "--monitor-interval",
+        "0.2",
+        "-m",
+        "audiogan",
+        "--",
+        *args,
+        "--no-progress",
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result
@@ -96,8 +137,12 @@ def test_two_processes_train_alike_survive_a_killed_worker_and_resume_as_one(cor
     run, dump = tmp_path / "run", tmp_path / "dump"
     # Rank 1 SIGKILLs itself after step 5 (checkpoint at 3): torchrun restarts the group, which
     # resumes from last.pt (step 3) and finishes the 8 steps.
-    result = torchrun(["train", str(corpus), "--run", str(run), "--config", str(config)], dump,
-                      {"AUDIOGAN_DEBUG_KILL": "1:5"}, restarts=1)
+    result = torchrun(
+        ["train", str(corpus), "--run", str(run), "--config", str(config)],
+        dump,
+        {"AUDIOGAN_DEBUG_KILL": "1:5"},
+        restarts=1,
+    )
     assert result.stdout.count("trained to step 8") == 1  # rank 0 alone reports
     assert "exitcode: -9" in result.stderr  # torchrun saw the worker die by SIGKILL, and restarted the group
     final = assert_ranks_identical(dump, 8)
@@ -105,11 +150,23 @@ def test_two_processes_train_alike_survive_a_killed_worker_and_resume_as_one(cor
     assert last["step"] == 8 and len(last["rng_world"]) == 2
     assert all(torch.equal(last["generator"][k], final["generator"][k]) for k in final["generator"])
     # One set of files: rank 0's, at the steps of one run (metrics truncated back to 3 on resume).
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt", "step-000006.pt", "step-000008.pt"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "last.pt",
+        "step-000006.pt",
+        "step-000008.pt",
+    ]
     assert metric_steps(run) == [2, 4, 6, 8]
-    assert {p.name for p in run.iterdir()} >= {"config.toml", "generator.pt", "metrics.jsonl", "tensorboard", "samples"}
+    assert {p.name for p in run.iterdir()} >= {
+        "config.toml",
+        "generator.pt",
+        "metrics.jsonl",
+        "tensorboard",
+        "samples",
+    }
     # Metrics are the global batch's: the mean over both ranks (not rank 0's own losses).
-    assert all(r.get("skipped") == 0 for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()))
+    assert all(
+        r.get("skipped") == 0 for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+    )
 
     # The same 2-process checkpoint continues as a single process.
     resumed = train(corpus, run, overrides=["train.steps=10"], resume=True, progress=False)
@@ -156,12 +213,30 @@ def test_one_process_checkpoint_resumes_as_two(corpus, tmp_path):
     assert first.step == 4
     at4 = load_checkpoint(run / "checkpoints" / "last.pt")["generator"]
     # D runs 3 times a step on rank 1 (D step, G step, R1): steps 5, 6 and the restarted 5 go bad.
-    torchrun(["train", str(corpus), "--run", str(run), "--resume", "--plugin", str(plugin), "--set", "train.steps=7",
-              "--set", 'discriminator.name="nan-rank1"', "--set", "train.divergence_patience=2"], dump)
+    torchrun(
+        [
+            "train",
+            str(corpus),
+            "--run",
+            str(run),
+            "--resume",
+            "--plugin",
+            str(plugin),
+            "--set",
+            "train.steps=7",
+            "--set",
+            'discriminator.name="nan-rank1"',
+            "--set",
+            "train.divergence_patience=2",
+        ],
+        dump,
+    )
     final = assert_ranks_identical(dump, 7)
     last = load_checkpoint(run / "checkpoints" / "last.pt")
     assert last["step"] == 7 and last["sampler"]["world_size"] == 2
-    assert last["guard"]["restores"] == 1 and last["guard"]["skipped"] >= 2 and last["guard"]["lr_scale"] == 0.5
+    assert (
+        last["guard"]["restores"] == 1 and last["guard"]["skipped"] >= 2 and last["guard"]["lr_scale"] == 0.5
+    )
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r.get("event") == "divergence_restore"] == [4]
     assert metric_steps(run) == [2, 4, 6, 7]

@@ -8,18 +8,47 @@ import soundfile as sf
 
 from audiogan.cli import main
 
-SMALL = ["--set", "generator.hidden_size=16", "--set", "generator.num_layers=1", "--set", "discriminator.hidden_size=8",
-         "--set", "train.batch_size=4", "--set", "vocoder.n_iter=2"]
+SMALL = [
+    "--set",
+    "generator.hidden_size=16",
+    "--set",
+    "generator.num_layers=1",
+    "--set",
+    "discriminator.hidden_size=8",
+    "--set",
+    "train.batch_size=4",
+    "--set",
+    "vocoder.n_iter=2",
+]
 
 
 def test_demo_writes_corpus_run_and_samples_per_class(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--steps", "3", "--per-class", "1", "--clips", "2", "--device", "cpu",
-                 "--no-progress", *SMALL])
+    code = main(
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--steps",
+            "3",
+            "--per-class",
+            "1",
+            "--clips",
+            "2",
+            "--device",
+            "cpu",
+            "--no-progress",
+            *SMALL,
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert str(out / "samples") in printed and str(out / "run") in printed
-    assert sorted(p.name for p in (out / "data").iterdir() if not p.name.startswith(".")) == ["chirp", "drums", "pluck"]
+    assert sorted(p.name for p in (out / "data").iterdir() if not p.name.startswith(".")) == [
+        "chirp",
+        "drums",
+        "pluck",
+    ]
     assert (out / "run" / "generator.pt").is_file() and (out / "run" / "checkpoints" / "last.pt").is_file()
     wavs = sorted((out / "samples").glob("*.wav"))
     assert len(wavs) == 3 and len(list((out / "samples").glob("*.png"))) == 3

@@ -6,17 +6,27 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from audiogan.evaluation import metrics
 from audiogan.cli import main
-from audiogan.errors import ConfigError
-from audiogan.evaluation.evaluate import CANDIDATES, evaluate, format_table, training_evaluator
 from audiogan.data.synthetic import write_corpus
+from audiogan.errors import ConfigError
+from audiogan.evaluation import metrics
+from audiogan.evaluation.evaluate import CANDIDATES, evaluate, format_table, training_evaluator
 
-METRIC_KEYS = {"clips", "frame_fd", "window_fd", "ndb", "ndb_bins", "ndb_k", "ndb_js", "diversity",
-               "diversity_ratio", "accuracy", "inception_score"}
+METRIC_KEYS = {
+    "clips",
+    "frame_fd",
+    "window_fd",
+    "ndb",
+    "ndb_bins",
+    "ndb_k",
+    "ndb_js",
+    "diversity",
+    "diversity_ratio",
+    "accuracy",
+    "inception_score",
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +42,22 @@ def corpora(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_cli_json_schema_table_and_plot(corpora: dict[str, Path], tmp_path: Path, capsys) -> None:
     out_json, png = tmp_path / "result.json", tmp_path / "plot.png"
-    code = main(["evaluate", "--data", str(corpora["real"]), "--generated", str(corpora["gen"]),
-                 "--json", "--output", str(out_json), "--plot", str(png), "--window", "4"])
+    code = main(
+        [
+            "evaluate",
+            "--data",
+            str(corpora["real"]),
+            "--generated",
+            str(corpora["gen"]),
+            "--json",
+            "--output",
+            str(out_json),
+            "--plot",
+            str(png),
+            "--window",
+            "4",
+        ]
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(out_json.read_text())
@@ -53,7 +77,9 @@ def test_cli_json_schema_table_and_plot(corpora: dict[str, Path], tmp_path: Path
         assert title in table
 
 
-def test_fresh_samples_beat_the_iid_reference_and_match_the_floor(tiny_run: Path, corpora: dict[str, Path]) -> None:
+def test_fresh_samples_beat_the_iid_reference_and_match_the_floor(
+    tiny_run: Path, corpora: dict[str, Path]
+) -> None:
     result = evaluate(tiny_run, corpora["real"], generated_dir=corpora["gen"], k=4)["results"]
     gen, real, gauss = result["generated"], result["real"], result["gaussian"]
     # the i.i.d. frame model has the frames but not their order: only windows expose it
@@ -62,7 +88,9 @@ def test_fresh_samples_beat_the_iid_reference_and_match_the_floor(tiny_run: Path
     assert 0.6 < gen["diversity_ratio"] < 1.5
 
 
-def test_collapse_onto_one_clip_shows_in_diversity_accuracy_and_ndb(tiny_run: Path, corpora: dict[str, Path], tmp_path: Path) -> None:
+def test_collapse_onto_one_clip_shows_in_diversity_accuracy_and_ndb(
+    tiny_run: Path, corpora: dict[str, Path], tmp_path: Path
+) -> None:
     collapsed = tmp_path / "collapsed"
     source = sorted((corpora["gen"] / "pluck").glob("*.wav"))[0]
     for name in ("chirp", "drums", "pluck"):  # every label answers with the same pluck
@@ -78,7 +106,9 @@ def test_collapse_onto_one_clip_shows_in_diversity_accuracy_and_ndb(tiny_run: Pa
     assert gen["window_fd"] > 3 * real["window_fd"]
 
 
-def test_level_matching_makes_a_gain_change_invisible(tiny_run: Path, corpora: dict[str, Path], tmp_path: Path) -> None:
+def test_level_matching_makes_a_gain_change_invisible(
+    tiny_run: Path, corpora: dict[str, Path], tmp_path: Path
+) -> None:
     import soundfile as sf
 
     quiet = tmp_path / "quiet"
@@ -104,7 +134,20 @@ def test_user_errors_are_one_line(corpora: dict[str, Path], tmp_path: Path, caps
     assert main(["evaluate", "--data", str(tmp_path / "missing"), "--generated", str(corpora["gen"])]) == 2
     assert "missing" in capsys.readouterr().err
     # 0.4 s clips have 26 frames: no window of 100
-    assert main(["evaluate", "--data", str(corpora["real"]), "--generated", str(corpora["gen"]), "--window", "100"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(corpora["real"]),
+                "--generated",
+                str(corpora["gen"]),
+                "--window",
+                "100",
+            ]
+        )
+        == 2
+    )
     assert "--window 100" in capsys.readouterr().err
 
 
@@ -112,8 +155,13 @@ def test_training_evaluator_on_a_feature_set(corpora: dict[str, Path]) -> None:
     from audiogan.config import FeatureConfig
     from audiogan.data.dataset import load_dataset
 
-    dataset = load_dataset(corpora["real"], FeatureConfig(n_mels=32), cache_dir=corpora["root"] / "cache",
-                           progress=False, workers=1)
+    dataset = load_dataset(
+        corpora["real"],
+        FeatureConfig(n_mels=32),
+        cache_dir=corpora["root"] / "cache",
+        progress=False,
+        workers=1,
+    )
     fd = training_evaluator(dataset, max_clips=20, k=4, pca_dim=32)
     clips = [dataset.clip(i) for i in range(len(dataset))]
     iid = metrics.gaussian_frame_model(clips, [len(c) for c in clips], seed=3)
@@ -121,8 +169,16 @@ def test_training_evaluator_on_a_feature_set(corpora: dict[str, Path]) -> None:
 
 
 TINY_RUN = {
-    "train": {"steps": 4, "batch_size": 4, "seq_frames": 8, "log_every": 2, "checkpoint_every": 4,
-              "sample_every": 0, "sample_frames": 8, "device": "cpu"},
+    "train": {
+        "steps": 4,
+        "batch_size": 4,
+        "seq_frames": 8,
+        "log_every": 2,
+        "checkpoint_every": 4,
+        "sample_every": 0,
+        "sample_frames": 8,
+        "device": "cpu",
+    },
     "feature": {"n_mels": 16},
     "generator": {"hidden_size": 16, "num_layers": 1, "latent_dim": 8, "noise_dim": 4, "label_dim": 4},
     "discriminator": {"hidden_size": 16, "num_layers": 1},
@@ -141,7 +197,9 @@ def tiny_run(corpora: dict[str, Path]) -> Path:
 
 
 def test_cli_evaluates_a_trained_run(tiny_run: Path, corpora: dict[str, Path], capsys) -> None:
-    code = main(["evaluate", str(tiny_run), "--data", str(corpora["real"]), "--n", "3", "--window", "4", "--json"])
+    code = main(
+        ["evaluate", str(tiny_run), "--data", str(corpora["real"]), "--n", "3", "--window", "4", "--json"]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["run"] == str(tiny_run) and result["settings"]["vocoder"] == "griffinlim"
@@ -151,7 +209,9 @@ def test_cli_evaluates_a_trained_run(tiny_run: Path, corpora: dict[str, Path], c
     assert gen["window_fd"] > result["results"]["real"]["window_fd"]
 
 
-def test_generator_space_skips_the_vocoder_and_is_reproducible(tiny_run: Path, corpora: dict[str, Path]) -> None:
+def test_generator_space_skips_the_vocoder_and_is_reproducible(
+    tiny_run: Path, corpora: dict[str, Path]
+) -> None:
     import audiogan
 
     synth = audiogan.load(tiny_run, device="cpu")
@@ -163,7 +223,9 @@ def test_generator_space_skips_the_vocoder_and_is_reproducible(tiny_run: Path, c
         evaluate(tiny_run, corpora["real"], generated_dir=corpora["gen"], mel_space="generator")
 
 
-def test_data_with_a_subset_of_the_run_classes(tiny_run: Path, corpora: dict[str, Path], tmp_path: Path) -> None:
+def test_data_with_a_subset_of_the_run_classes(
+    tiny_run: Path, corpora: dict[str, Path], tmp_path: Path
+) -> None:
     subset = write_corpus(tmp_path / "subset", per_class=4, seconds=0.4, classes=("pluck", "chirp"))
     result = evaluate(tiny_run, subset, n_per_label=2, k=4, device="cpu")
     assert result["class_names"] == ["chirp", "pluck"] and result["results"]["generated"]["clips"] == 4
@@ -181,12 +243,20 @@ def test_evaluate_during_training_is_repeatable_and_leaves_the_rng_alone(corpora
     from audiogan.evaluation.evaluate import evaluate_during_training
     from audiogan.plugins import get_registry
 
-    dataset = load_dataset(corpora["real"], FeatureConfig(n_mels=16), cache_dir=corpora["root"] / "cache16",
-                           progress=False, workers=1)
+    dataset = load_dataset(
+        corpora["real"],
+        FeatureConfig(n_mels=16),
+        cache_dir=corpora["root"] / "cache16",
+        progress=False,
+        workers=1,
+    )
     evaluator = training_evaluator(dataset, max_clips=30, k=4, pca_dim=16)
     torch.manual_seed(0)
-    generator = get_registry().build("generator", "lstm", TINY_RUN["generator"], dataset.feature_config,
-                                     dataset.num_classes).train()
+    generator = (
+        get_registry()
+        .build("generator", "lstm", TINY_RUN["generator"], dataset.feature_config, dataset.num_classes)
+        .train()
+    )
     state = torch.get_rng_state()
     first = evaluate_during_training(generator, evaluator, num_clips=12)
     assert torch.equal(torch.get_rng_state(), state) and generator.training
@@ -196,14 +266,44 @@ def test_evaluate_during_training_is_repeatable_and_leaves_the_rng_alone(corpora
     assert first["window_fd"] > 3 * evaluator.score([dataset.clip(i) for i in range(len(dataset))])
 
 
-def test_scores_the_output_folder_of_audiogan_generate(tiny_run: Path, corpora: dict[str, Path], tmp_path: Path,
-                                                       capsys) -> None:
+def test_scores_the_output_folder_of_audiogan_generate(
+    tiny_run: Path, corpora: dict[str, Path], tmp_path: Path, capsys
+) -> None:
     out = tmp_path / "out"
-    assert main(["generate", str(tiny_run), "--out", str(out), "--per-label", "2", "--seconds", "0.4",
-                 "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(tiny_run),
+                "--out",
+                str(out),
+                "--per-label",
+                "2",
+                "--seconds",
+                "0.4",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["evaluate", str(tiny_run), "--data", str(corpora["real"]), "--generated", str(out),
-                 "--window", "4", "--json"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tiny_run),
+                "--data",
+                str(corpora["real"]),
+                "--generated",
+                str(out),
+                "--window",
+                "4",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     gen = result["results"]["generated"]
     assert gen["clips"] == 6 and gen["accuracy"] is not None  # labels read from label-<name>_ file names

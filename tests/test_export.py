@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_generate import train_tiny_run
 
 import audiogan
 from audiogan.cli import main
 
-from test_generate import train_tiny_run
-
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
 
-RUNNER = r'''
+RUNNER = r"""
 import json, sys, torch
 path, inputs, outputs = sys.argv[1:4]
 files = {"audiogan.json": ""}
@@ -34,7 +33,7 @@ if "vocode" in meta["methods"]:
 assert not any(name.startswith("audiogan") for name in sys.modules), "audiogan was imported"
 torch.save(result, outputs)
 print(json.dumps(meta))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +52,13 @@ def run_exported(path: Path, tmp: Path, batch: int = 3) -> tuple[dict, dict, tup
     torch.save((z, labels), tmp / "inputs.pt")
     script = tmp / "runner.py"
     script.write_text(RUNNER)
-    done = subprocess.run([sys.executable, "-I", str(script), str(path), str(tmp / "inputs.pt"), str(tmp / "out.pt")],
-                          capture_output=True, text=True, cwd=tmp, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-I", str(script), str(path), str(tmp / "inputs.pt"), str(tmp / "out.pt")],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout), torch.load(tmp / "out.pt", weights_only=True), (z, labels)
 
@@ -100,8 +104,12 @@ def test_torchscript_with_neural_vocoder(run, tmp_path):
     torch.manual_seed(0)
     registry = get_registry()
     vocoder = registry.build("vocoder", "istft", {"dim": 8, "intermediate_dim": 16, "num_layers": 1}, fc, 0)
-    payload = {"format": "audiogan-vocoder", "format_version": 1, "feature_config": fc.to_dict(),
-               "vocoder": component_record(registry, "vocoder", "istft", vocoder)}
+    payload = {
+        "format": "audiogan-vocoder",
+        "format_version": 1,
+        "feature_config": fc.to_dict(),
+        "vocoder": component_record(registry, "vocoder", "istft", vocoder),
+    }
     save_checkpoint(payload, copy / "vocoder.pt")
     out = tmp_path / "with_vocoder.ts"
     from audiogan.generation.export import export

@@ -11,18 +11,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from badfiles import TINY_SR, tiny_config
 
 from audiogan import fileio
-
-from audiogan.data import cache
-from audiogan.data.audio import write_audio
 from audiogan.checkpoint import load_checkpoint, save_checkpoint
 from audiogan.cli import main
 from audiogan.config import FeatureConfig, to_toml
+from audiogan.data import cache
+from audiogan.data.audio import write_audio
 from audiogan.data.dataset import load_dataset
 from audiogan.errors import CheckpointError, DataError
-
-from badfiles import TINY_SR, tiny_config
 
 FC = FeatureConfig(sample_rate=16000, n_fft=256, hop_length=128, n_mels=16)
 
@@ -61,10 +59,14 @@ def _leftovers(folder: Path) -> list[Path]:
 
 def test_disk_full_while_saving_a_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "ckpt" / "last.pt"
-    save_checkpoint({"format": "audiogan-checkpoint", "format_version": 1, "step": 1, "w": torch.ones(3)}, path)
+    save_checkpoint(
+        {"format": "audiogan-checkpoint", "format_version": 1, "step": 1, "w": torch.ones(3)}, path
+    )
     refused = disk_full_when(monkeypatch, lambda name: ".last.pt." in name)
     with pytest.raises(CheckpointError) as info:
-        save_checkpoint({"format": "audiogan-checkpoint", "format_version": 1, "step": 2, "w": torch.zeros(3)}, path)
+        save_checkpoint(
+            {"format": "audiogan-checkpoint", "format_version": 1, "step": 2, "w": torch.zeros(3)}, path
+        )
     message = str(info.value)
     assert refused and "\n" not in message and str(path) in message and "No space left on device" in message
     assert load_checkpoint(path)["step"] == 1  # the previous checkpoint is intact
@@ -90,7 +92,9 @@ def test_disk_full_during_training_stops_cleanly(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert refused and code == 2, err
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("audiogan: error: ") and "No space left on device" in lines[0]
+    assert (
+        len(lines) == 1 and lines[0].startswith("audiogan: error: ") and "No space left on device" in lines[0]
+    )
     assert "Traceback" not in err
     assert load_checkpoint(run / "checkpoints" / "last.pt", kind="checkpoint")["step"] == 2
     assert _leftovers(run) == []
@@ -121,8 +125,10 @@ def _tone(path: Path, freq: float) -> None:
     sf.write(path, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), 16000)
 
 
-@pytest.mark.parametrize("damage", ["rewrite-same-size", "truncate", "append", "manifest-garbage",
-                                    "manifest-rows-outside", "array-deleted"])
+@pytest.mark.parametrize(
+    "damage",
+    ["rewrite-same-size", "truncate", "append", "manifest-garbage", "manifest-rows-outside", "array-deleted"],
+)
 def test_damaged_cache_is_detected_and_rebuilt(tmp_path, damage):
     root = tmp_path / "data"
     for i in range(4):
@@ -137,7 +143,9 @@ def test_damaged_cache_is_detected_and_rebuilt(tmp_path, damage):
     array = folder / manifest["data"]
     del first
     if damage == "rewrite-same-size":
-        array.write_bytes(np.random.default_rng(0).standard_normal(array.stat().st_size // 4).astype(np.float32).tobytes())
+        array.write_bytes(
+            np.random.default_rng(0).standard_normal(array.stat().st_size // 4).astype(np.float32).tobytes()
+        )
     elif damage == "truncate":
         with open(array, "r+b") as handle:
             handle.truncate(array.stat().st_size // 2)
@@ -168,7 +176,9 @@ def test_sigkill_and_resume_loop(tmp_path):
 
     result = kill_loop(2, tmp_path, seed=1, steps=30, log=lambda *a: None, random_wait=(1.0, 3.0))
     assert result["survived"] == 2 and result["final_step"] == 30
-    print(f"kill loop: {result['survived']} kills survived ({result['during_checkpoint_write']} during a write)")
+    print(
+        f"kill loop: {result['survived']} kills survived ({result['during_checkpoint_write']} during a write)"
+    )
 
 
 def test_disk_full_during_generate_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
@@ -177,8 +187,22 @@ def test_disk_full_during_generate_is_one_line_and_leaves_no_partial_file(tmp_pa
     _, run = train_tiny_run(tmp_path)
     refused = disk_full_when(monkeypatch, lambda name: name.startswith(".label-") and name.endswith(".wav"))
     out = tmp_path / "out"
-    code = main(["generate", str(run), "--out", str(out), "--per-label", "1", "--seconds", "0.1", "--device", "cpu",
-                 "--set", "vocoder.n_iter=1"])
+    code = main(
+        [
+            "generate",
+            str(run),
+            "--out",
+            str(out),
+            "--per-label",
+            "1",
+            "--seconds",
+            "0.1",
+            "--device",
+            "cpu",
+            "--set",
+            "vocoder.n_iter=1",
+        ]
+    )
     err = capsys.readouterr().err
     assert refused and code == 2 and "Traceback" not in err, err
     assert err.count("\n") == 1 and "No space left on device" in err, err
@@ -197,7 +221,9 @@ def small_disk(tmp_path):
     point.mkdir()
     if os.geteuid() != 0 or mount is None:
         pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run([mount, "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(point)], capture_output=True, timeout=20)
+    done = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(point)], capture_output=True, timeout=20
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
     try:
@@ -208,9 +234,15 @@ def small_disk(tmp_path):
 
 def test_real_full_disk(small_disk):
     path = small_disk / "ckpt" / "last.pt"
-    save_checkpoint({"format": "audiogan-checkpoint", "format_version": 1, "step": 1, "w": torch.ones(1000)}, path)
-    with pytest.raises(CheckpointError, match=r"last\.pt: cannot write: No space left on device; the previous file is kept"):
-        save_checkpoint({"format": "audiogan-checkpoint", "format_version": 1, "step": 2, "w": torch.ones(300_000)}, path)
+    save_checkpoint(
+        {"format": "audiogan-checkpoint", "format_version": 1, "step": 1, "w": torch.ones(1000)}, path
+    )
+    with pytest.raises(
+        CheckpointError, match=r"last\.pt: cannot write: No space left on device; the previous file is kept"
+    ):
+        save_checkpoint(
+            {"format": "audiogan-checkpoint", "format_version": 1, "step": 2, "w": torch.ones(300_000)}, path
+        )
     assert load_checkpoint(path)["step"] == 1 and _leftovers(small_disk) == []
     wav = small_disk / "clip.wav"
     with pytest.raises(DataError, match=r"clip\.wav: cannot write audio"):

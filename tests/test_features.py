@@ -19,7 +19,11 @@ FC = FeatureConfig(sample_rate=16000, n_fft=512, hop_length=128, n_mels=40)
 def stats_config(fc: FeatureConfig = FC) -> FeatureConfig:
     rng = np.random.default_rng(0)
     return FeatureConfig(
-        **{**fc.to_dict(), "mel_mean": rng.normal(-5, 1, fc.n_mels).tolist(), "mel_std": rng.uniform(1, 3, fc.n_mels).tolist()}
+        **{
+            **fc.to_dict(),
+            "mel_mean": rng.normal(-5, 1, fc.n_mels).tolist(),
+            "mel_std": rng.uniform(1, 3, fc.n_mels).tolist(),
+        }
     )
 
 
@@ -55,10 +59,20 @@ def test_silence_sits_at_the_floor():
 
 def test_matches_librosa_magnitude_mel():
     t = np.arange(8000) / 16000
-    x = (0.3 * np.sin(2 * np.pi * 700 * t) + 0.05 * np.random.default_rng(1).standard_normal(8000)).astype(np.float32)
+    x = (0.3 * np.sin(2 * np.pi * 700 * t) + 0.05 * np.random.default_rng(1).standard_normal(8000)).astype(
+        np.float32
+    )
     ours = MelFrontEnd(FC).log_mel(torch.from_numpy(x))[0].numpy()
     ref = librosa.feature.melspectrogram(
-        y=x, sr=16000, n_fft=512, hop_length=128, n_mels=40, power=1.0, htk=True, norm=None, pad_mode="constant"
+        y=x,
+        sr=16000,
+        n_fft=512,
+        hop_length=128,
+        n_mels=40,
+        power=1.0,
+        htk=True,
+        norm=None,
+        pad_mode="constant",
     )
     ref = np.log(np.maximum(ref, FC.log_floor)).T
     assert ours.shape == ref.shape

@@ -18,18 +18,28 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audiogan.data import audio
 from audiogan.config import FeatureConfig
+from audiogan.data import audio
 from audiogan.features import extract
 
 FC = FeatureConfig(sample_rate=16000, n_fft=256, hop_length=128, n_mels=16)
 REASONS = {
-    audio.REASON_EMPTY, audio.REASON_NOT_AUDIO, audio.REASON_UNREADABLE, audio.REASON_NO_FRAMES,
-    audio.REASON_NON_FINITE, audio.REASON_TOO_LONG, audio.REASON_OUT_OF_RANGE,
+    audio.REASON_EMPTY,
+    audio.REASON_NOT_AUDIO,
+    audio.REASON_UNREADABLE,
+    audio.REASON_NO_FRAMES,
+    audio.REASON_NON_FINITE,
+    audio.REASON_TOO_LONG,
+    audio.REASON_OUT_OF_RANGE,
 }
 CASES = {"bytes": 0, "header": 0}
-SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 _DIR = Path(tempfile.mkdtemp(prefix="audiogan-fuzz-"))
 
@@ -59,8 +69,11 @@ def _check(path: Path) -> None:
 
 
 @SETTINGS
-@given(data=st.binary(max_size=2048), suffix=st.sampled_from([".wav", ".flac", ".ogg", ".aiff", ".mp3"]),
-       magic=st.sampled_from([b"", b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3", b"\xff\xfb"]))
+@given(
+    data=st.binary(max_size=2048),
+    suffix=st.sampled_from([".wav", ".flac", ".ogg", ".aiff", ".mp3"]),
+    magic=st.sampled_from([b"", b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3", b"\xff\xfb"]),
+)
 def test_random_bytes(data: bytes, suffix: str, magic: bytes) -> None:
     path = _DIR / f"bytes{suffix}"
     path.write_bytes(magic + data)
@@ -89,7 +102,17 @@ def odd_wav(draw) -> bytes:
         payload = (np.full(n_payload // 4, 1e30, dtype="<f4")).tobytes()
     fmt = struct.pack("<HHIIHH", fmt_tag, channels, rate, (rate * block) & 0xFFFFFFFF, block, bits)
     riff = struct.pack("<I", (36 + claimed) & 0xFFFFFFFF)
-    return b"RIFF" + riff + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", claimed) + payload
+    return (
+        b"RIFF"
+        + riff
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", claimed)
+        + payload
+    )
 
 
 @SETTINGS

@@ -60,8 +60,16 @@ def train_tiny_run(root: Path) -> Path:
 
     corpus = write_corpus(root / "corpus", per_class=3, seconds=0.4, sample_rate=SR)
     config = {
-        "train": {"steps": 10, "batch_size": 4, "seq_frames": 16, "log_every": 5, "checkpoint_every": 10,
-                  "sample_every": 0, "sample_frames": 16, "device": "cpu"},
+        "train": {
+            "steps": 10,
+            "batch_size": 4,
+            "seq_frames": 16,
+            "log_every": 5,
+            "checkpoint_every": 10,
+            "sample_every": 0,
+            "sample_frames": 16,
+            "device": "cpu",
+        },
         "feature": {"sample_rate": SR, "n_fft": 256, "hop_length": HOP, "n_mels": N_MELS},
         "generator": {"name": "gru", "hidden_size": 16, "num_layers": 1, "latent_dim": 8, "label_dim": 4},
         "discriminator": {"name": "gru", "hidden_size": 16, "num_layers": 1},
@@ -93,8 +101,12 @@ def save_vocoder(run: Path, plugin: Path, dest: Path, name: str = "convtest", **
     fc = dataclasses.replace(fc, **feature_changes)
     torch.manual_seed(0)
     vocoder = registry.build("vocoder", name, {}, fc, 0)
-    payload = {"format": "audiogan-vocoder", "format_version": 1,
-               "vocoder": component_record(registry, "vocoder", name, vocoder), "feature_config": fc.to_dict()}
+    payload = {
+        "format": "audiogan-vocoder",
+        "format_version": 1,
+        "vocoder": component_record(registry, "vocoder", name, vocoder),
+        "feature_config": fc.to_dict(),
+    }
     return save_checkpoint(payload, dest)
 
 
@@ -178,7 +190,9 @@ def test_stream_equals_one_long_generation_at_mel_level(synth):
 
 def test_stream_waveform_equals_one_shot_with_a_local_vocoder(conv_synth):
     chunk_frames = 10
-    chunks = list(conv_synth.stream(chunk_frames * HOP / SR, label="pluck", seed=2, normalise=False, max_chunks=6))
+    chunks = list(
+        conv_synth.stream(chunk_frames * HOP / SR, label="pluck", seed=2, normalise=False, max_chunks=6)
+    )
     assert [c.shape[0] for c in chunks] == [chunk_frames * HOP] * 6
     streamed = np.concatenate(chunks)
     whole = conv_synth.generate(1, streamed.shape[0] / SR, labels="pluck", seed=2, normalise=False)[0]
@@ -274,7 +288,10 @@ def test_run_vocoder_pt_is_the_default(run, plugin, tmp_path):
     save_vocoder(run, plugin, copy / "vocoder.pt")
     synth = audiogan.load(copy, device="cpu", plugins=[str(plugin)])
     assert synth.vocoder_name == "convtest"
-    assert audiogan.load(copy, device="cpu", vocoder="griffinlim", plugins=[str(plugin)]).vocoder_name == "griffinlim"
+    assert (
+        audiogan.load(copy, device="cpu", vocoder="griffinlim", plugins=[str(plugin)]).vocoder_name
+        == "griffinlim"
+    )
 
 
 # --------------------------------------------------------------------------- CLI
@@ -282,17 +299,42 @@ def test_run_vocoder_pt_is_the_default(run, plugin, tmp_path):
 
 def test_cli_generate_manifest_and_overwrite(run, tmp_path, capsys):
     out = tmp_path / "out"
-    args = ["generate", str(run), "--out", str(out), "--n", "2", "--seconds", "0.3", "--label", "drums",
-            "--label", "pluck", "--seed", "5", "--set", "vocoder.n_iter=8", "--plot"]
+    args = [
+        "generate",
+        str(run),
+        "--out",
+        str(out),
+        "--n",
+        "2",
+        "--seconds",
+        "0.3",
+        "--label",
+        "drums",
+        "--label",
+        "pluck",
+        "--seed",
+        "5",
+        "--set",
+        "vocoder.n_iter=8",
+        "--plot",
+    ]
     assert main(args) == 0
     names = sorted(p.name for p in out.iterdir())
     wavs = [n for n in names if n.endswith(".wav")]
-    assert wavs == ["label-drums_seed-5_000.wav", "label-drums_seed-6_001.wav",
-                    "label-pluck_seed-5_002.wav", "label-pluck_seed-6_003.wav"]
+    assert wavs == [
+        "label-drums_seed-5_000.wav",
+        "label-drums_seed-6_001.wav",
+        "label-pluck_seed-5_002.wav",
+        "label-pluck_seed-6_003.wav",
+    ]
     assert len([n for n in names if n.endswith(".png")]) == 4 and "manifest.json" in names
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["vocoder"]["name"] == "griffinlim" and manifest["vocoder"]["config"]["n_iter"] == 8
-    assert manifest["run"] == str(run.resolve()) and manifest["sample_rate"] == SR and "S+k" in manifest["seed_rule"]
+    assert (
+        manifest["run"] == str(run.resolve())
+        and manifest["sample_rate"] == SR
+        and "S+k" in manifest["seed_rule"]
+    )
     entry = manifest["files"][3]
     assert entry["file"] == "label-pluck_seed-6_003.wav" and entry["seed"] == 6 and entry["label"] == "pluck"
     audio, rate = sf.read(out / entry["file"])
@@ -305,27 +347,98 @@ def test_cli_generate_manifest_and_overwrite(run, tmp_path, capsys):
     assert (out / wavs[0]).read_bytes() == first  # same seed and options: identical file
     # the regenerated single clip is identical too
     single = tmp_path / "single"
-    assert main(["generate", str(run), "--out", str(single), "--seconds", "0.3", "--label", "pluck", "--seed", "6",
-                 "--set", "vocoder.n_iter=8"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(run),
+                "--out",
+                str(single),
+                "--seconds",
+                "0.3",
+                "--label",
+                "pluck",
+                "--seed",
+                "6",
+                "--set",
+                "vocoder.n_iter=8",
+            ]
+        )
+        == 0
+    )
     assert sf.read(single / "label-pluck_seed-6_000.wav")[0].tolist() == sf.read(out / wavs[3])[0].tolist()
 
 
 def test_cli_per_label_flac_interpolate(run, tmp_path):
     out = tmp_path / "flac"
-    assert main(["generate", str(run), "--out", str(out), "--per-label", "1", "--seconds", "0.2",
-                 "--format", "flac", "--subtype", "PCM_24", "--set", "vocoder.n_iter=4"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(run),
+                "--out",
+                str(out),
+                "--per-label",
+                "1",
+                "--seconds",
+                "0.2",
+                "--format",
+                "flac",
+                "--subtype",
+                "PCM_24",
+                "--set",
+                "vocoder.n_iter=4",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.glob("*.flac")) == [
-        "label-chirp_seed-0_000.flac", "label-drums_seed-0_001.flac", "label-pluck_seed-0_002.flac"]
+        "label-chirp_seed-0_000.flac",
+        "label-drums_seed-0_001.flac",
+        "label-pluck_seed-0_002.flac",
+    ]
     assert sf.info(out / "label-chirp_seed-0_000.flac").subtype == "PCM_24"
     walk = tmp_path / "walk"
-    assert main(["generate", str(run), "--out", str(walk), "--label", "chirp", "--interpolate", "1,2",
-                 "--steps", "3", "--seconds", "0.2"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(run),
+                "--out",
+                str(walk),
+                "--label",
+                "chirp",
+                "--interpolate",
+                "1,2",
+                "--steps",
+                "3",
+                "--seconds",
+                "0.2",
+            ]
+        )
+        == 0
+    )
     files = json.loads((walk / "manifest.json").read_text())["files"]
     assert [f["file"] for f in files] == [f"label-chirp_seed-1-to-2_{i:03d}.wav" for i in range(3)]
     assert [f["t"] for f in files] == [0.0, 0.5, 1.0]
     morph = tmp_path / "morph"
-    assert main(["generate", str(run), "--out", str(morph), "--label-interpolate", "chirp,drums",
-                 "--steps", "3", "--seconds", "0.2"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(run),
+                "--out",
+                str(morph),
+                "--label-interpolate",
+                "chirp,drums",
+                "--steps",
+                "3",
+                "--seconds",
+                "0.2",
+            ]
+        )
+        == 0
+    )
     assert (morph / "label-chirp-to-drums_seed-0_001.wav").is_file()
 
 
@@ -352,11 +465,30 @@ def test_hostile_labels_cannot_escape_out(run, tmp_path):
     hostile = tmp_path / "hostile.pt"
     save_checkpoint(data, hostile)
     out = tmp_path / "deep" / "out"
-    assert main(["generate", str(hostile), "--out", str(out), "--per-label", "1", "--seconds", "0.1",
-                 "--set", "vocoder.n_iter=2"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(hostile),
+                "--out",
+                str(out),
+                "--per-label",
+                "1",
+                "--seconds",
+                "0.1",
+                "--set",
+                "vocoder.n_iter=2",
+            ]
+        )
+        == 0
+    )
     written = {p.name for p in out.iterdir()}
-    assert written == {"label-evil_seed-0_000.wav", "label-abs_path_seed-0_001.wav", "label-a_b_.._c_seed-0_002.wav",
-                       "manifest.json"}
+    assert written == {
+        "label-evil_seed-0_000.wav",
+        "label-abs_path_seed-0_001.wav",
+        "label-a_b_.._c_seed-0_002.wav",
+        "manifest.json",
+    }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "hostile.pt"]
     labels = [f["label"] for f in json.loads((out / "manifest.json").read_text())["files"]]
     assert labels == data["class_names"]
@@ -378,7 +510,22 @@ def test_trim_silence_and_cli_option(run, tmp_path):
     trimmed = trim_silence(padded, HOP, 40.0)
     assert 800 <= trimmed.shape[0] <= 800 + 2 * HOP and np.abs(trimmed).max() == np.abs(tone).max()
     out = tmp_path / "trim"
-    assert main(["generate", str(run), "--out", str(out), "--seconds", "0.5", "--trim-silence", "30",
-                 "--set", "vocoder.n_iter=4"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(run),
+                "--out",
+                str(out),
+                "--seconds",
+                "0.5",
+                "--trim-silence",
+                "30",
+                "--set",
+                "vocoder.n_iter=4",
+            ]
+        )
+        == 0
+    )
     entry = json.loads((out / "manifest.json").read_text())["files"][0]
     assert 0 < entry["samples"] <= round(0.5 * SR) and entry["samples"] % HOP == 0

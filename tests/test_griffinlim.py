@@ -29,8 +29,14 @@ def _one_thread():
 def _front_end(fc: FeatureConfig) -> torchaudio.transforms.MelSpectrogram:
     # The front end's documented recipe: torchaudio MelSpectrogram, magnitude (power 1), centred.
     return torchaudio.transforms.MelSpectrogram(
-        sample_rate=fc.sample_rate, n_fft=fc.n_fft, hop_length=fc.hop_length, win_length=fc.win,
-        f_min=fc.f_min, f_max=fc.f_max, n_mels=fc.n_mels, power=1.0,
+        sample_rate=fc.sample_rate,
+        n_fft=fc.n_fft,
+        hop_length=fc.hop_length,
+        win_length=fc.win,
+        f_min=fc.f_min,
+        f_max=fc.f_max,
+        n_mels=fc.n_mels,
+        power=1.0,
     )
 
 
@@ -112,7 +118,9 @@ def test_a_clip_is_bit_identical_alone_and_in_any_batch():
 def test_synthesizer_batches_griffin_lim():
     from audiogan.generation.synthesizer import Synthesizer
 
-    fc = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32, mel_mean=[-5.0] * 32, mel_std=[2.0] * 32)
+    fc = FeatureConfig(
+        sample_rate=8000, n_fft=256, hop_length=64, n_mels=32, mel_mean=[-5.0] * 32, mel_std=[2.0] * 32
+    )
     generator = get_registry().build("generator", "lstm", {"hidden_size": 16, "num_layers": 1}, fc, 0)
     vocoder = GriffinLimVocoder(GriffinLimVocoder.Config(n_iter=8), fc)
     synth = Synthesizer(generator, fc, vocoder, vocoder_name="griffinlim")
@@ -145,10 +153,18 @@ def test_matches_torch_istft_and_stft_griffin_lim():
         ours = griffin_lim(magnitude, window, n_fft, hop, n_iter=6, momentum=0.99, seed=3)
         stft_args = dict(n_fft=n_fft, hop_length=hop, win_length=win, window=window)
         gen = torch.Generator().manual_seed(3)
-        angles = torch.polar(torch.ones_like(magnitude), torch.rand(magnitude.shape, generator=gen, dtype=torch.float64) * 2 * math.pi)
+        angles = torch.polar(
+            torch.ones_like(magnitude),
+            torch.rand(magnitude.shape, generator=gen, dtype=torch.float64) * 2 * math.pi,
+        )
         previous, length = None, 29 * hop
         for _ in range(6):
-            rebuilt = torch.stft(torch.istft(magnitude * angles, length=length, **stft_args), return_complex=True, pad_mode="reflect", **stft_args)
+            rebuilt = torch.stft(
+                torch.istft(magnitude * angles, length=length, **stft_args),
+                return_complex=True,
+                pad_mode="reflect",
+                **stft_args,
+            )
             accelerated = rebuilt if previous is None else rebuilt + 0.99 * (rebuilt - previous)
             previous, angles = rebuilt, accelerated / accelerated.abs().clamp_min(1e-16)
         reference = torch.istft(magnitude * angles, length=length, **stft_args)

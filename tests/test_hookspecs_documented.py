@@ -21,7 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def hook_specs(module: types.ModuleType, project: str = "audiogan") -> dict[str, object]:
     """Functions of ``module`` marked as pluggy hook specs of ``project``."""
-    return {name: fn for name, fn in inspect.getmembers(module, inspect.isfunction) if hasattr(fn, f"{project}_spec")}
+    return {
+        name: fn
+        for name, fn in inspect.getmembers(module, inspect.isfunction)
+        if hasattr(fn, f"{project}_spec")
+    }
 
 
 def test_names_in(tests_dir: Path) -> set[str]:

@@ -31,8 +31,9 @@ def test_registered_as_trainable_builtin() -> None:
     assert info.cls is ISTFTVocoder and info.builtin and ISTFTVocoder.trainable
 
 
-@pytest.mark.parametrize("variant", [{"phase": "angle"}, {"phase": "cossin"},
-                                     {"refine_iters": 2, "mel_consistency": 3}])
+@pytest.mark.parametrize(
+    "variant", [{"phase": "angle"}, {"phase": "cossin"}, {"refine_iters": 2, "mel_consistency": 3}]
+)
 @pytest.mark.parametrize("frames", [1, 2, 13, 40])
 def test_output_is_frames_times_hop(variant: dict, frames: int) -> None:
     vocoder = build(variant).eval()
@@ -164,8 +165,9 @@ def test_context_frames_covers_the_receptive_field(variant: dict) -> None:
 
 
 def stft_magnitude(wave: torch.Tensor, vocoder: ISTFTVocoder) -> torch.Tensor:
-    return torch.stft(wave, vocoder.n_fft, vocoder.hop_length, vocoder.win_length, vocoder.window,
-                      return_complex=True).abs()
+    return torch.stft(
+        wave, vocoder.n_fft, vocoder.hop_length, vocoder.win_length, vocoder.window, return_complex=True
+    ).abs()
 
 
 def test_refinement_makes_the_spectrum_consistent() -> None:

@@ -16,8 +16,8 @@ import pytest
 import soundfile as sf
 
 import audiogan
-from audiogan.cli import main
 from audiogan.checkpoint import load_checkpoint
+from audiogan.cli import main
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "legacy-run"
 # The same commands the fixture maker ran (kept in one place, imported from it).

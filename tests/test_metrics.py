@@ -72,7 +72,10 @@ def test_kmeans_recovers_separated_clusters() -> None:
     x = np.concatenate([c + rng.standard_normal((50, 2)) for c in centres])
     found, labels = metrics.kmeans(x, 3, seed=0)
     assert sorted(np.bincount(labels).tolist()) == [50, 50, 50]
-    assert np.abs(np.sort(found[:, 0] + 100 * found[:, 1]) - np.sort(centres[:, 0] + 100 * centres[:, 1])).max() < 60
+    assert (
+        np.abs(np.sort(found[:, 0] + 100 * found[:, 1]) - np.sort(centres[:, 0] + 100 * centres[:, 1])).max()
+        < 60
+    )
 
 
 def test_ndb_finds_a_dropped_mode_and_accepts_a_fresh_sample() -> None:

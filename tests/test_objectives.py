@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audiogan.training import objectives as obj
 from audiogan.errors import ConfigError
+from audiogan.training import objectives as obj
 
 
 def test_sequence_scores_masks_padding_and_passes_vectors():
@@ -26,7 +26,9 @@ def test_losses_prefer_real_high_fake_low(name):
     good_real, good_fake = torch.full((4,), 2.0), torch.full((4,), -2.0)
     bad_real, bad_fake = torch.full((4,), -2.0), torch.full((4,), 2.0)
     if name != "least-squares":  # LSGAN targets are 1/0, not "higher is better" without bound
-        assert obj.discriminator_loss(name, good_real, good_fake) < obj.discriminator_loss(name, bad_real, bad_fake)
+        assert obj.discriminator_loss(name, good_real, good_fake) < obj.discriminator_loss(
+            name, bad_real, bad_fake
+        )
     assert obj.generator_loss(name, bad_fake) < obj.generator_loss(name, good_fake)
 
 

@@ -117,7 +117,9 @@ def write_dist(site: Path, dist: str, version: str, entry_points: dict[str, str]
     (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
 
 
-def installed_plugin(site: Path, ep_name: str, component: str, dist: str = "agtest-dist", version: str = "1.2.3") -> str:
+def installed_plugin(
+    site: Path, ep_name: str, component: str, dist: str = "agtest-dist", version: str = "1.2.3"
+) -> str:
     module = _module_name(ep_name.replace("-", "_"))
     write_module(site, module, PLUGIN_SOURCE.format(name=component, module=module))
     write_dist(site, dist, version, {ep_name: module})
@@ -135,7 +137,12 @@ def test_builtins_are_registered_like_third_party_plugins():
         plugin = module.rsplit(".", 1)[-1]
         assert registry.manager.get_plugin(plugin) is sys.modules[module]
     info = registry.info("generator", "lstm")
-    assert (info.plugin, info.distribution, info.version, info.builtin) == ("rnn", "audiogan", audiogan.__version__, True)
+    assert (info.plugin, info.distribution, info.version, info.builtin) == (
+        "rnn",
+        "audiogan",
+        audiogan.__version__,
+        True,
+    )
     assert info.description and "\n" not in info.description
     assert plugin_of(info.cls) == "rnn"
 
@@ -174,7 +181,9 @@ def test_build_checks_config_and_names_the_plugin_on_failure(site):
         registry.build("generator", "bld", {"depth": 2}, fc)
     with pytest.raises(ConfigError, match="generator.width"):
         registry.build("generator", "bld", {"width": "wide"}, fc)
-    with pytest.raises(PluginError, match="plugin 'builder' failed to build generator 'bld': RuntimeError: unlucky width"):
+    with pytest.raises(
+        PluginError, match="plugin 'builder' failed to build generator 'bld': RuntimeError: unlucky width"
+    ):
         registry.build("generator", "bld", {"width": 13}, fc)
     assert module in sys.modules
 
@@ -186,7 +195,12 @@ def test_entry_point_plugin_is_discovered_with_its_distribution(site):
     module = installed_plugin(site, "mygan", "tiny-gru", dist="audiogan-mygan", version="0.4.2")
     registry = get_registry()
     info = registry.info("generator", "tiny-gru")
-    assert (info.plugin, info.distribution, info.version, info.builtin) == ("mygan", "audiogan-mygan", "0.4.2", False)
+    assert (info.plugin, info.distribution, info.version, info.builtin) == (
+        "mygan",
+        "audiogan-mygan",
+        "0.4.2",
+        False,
+    )
     assert info.description == f"Test generator from {module}."
     assert registry.get("discriminator", "tiny-gru").__module__ == module
     assert [p for p in registry.plugins if p.name == "mygan"][0].source == "entry point"
@@ -207,11 +221,15 @@ def test_entry_point_that_fails_to_import_warns_or_raises_when_strict(site):
     write_module(site, "agtest_broken_ep", "import agtest_no_such_dependency\n")
     write_dist(site, "broken-dist", "2.0", {"broken": "agtest_broken_ep"})
     installed_plugin(site, "fine", "still-works", dist="fine-dist")
-    with pytest.warns(PluginWarning, match=r"entry point 'broken' .*distribution broken-dist 2.0 failed to import"):
+    with pytest.warns(
+        PluginWarning, match=r"entry point 'broken' .*distribution broken-dist 2.0 failed to import"
+    ):
         registry = get_registry(strict=False)
     assert "still-works" in registry.names("generator")  # everything else keeps working
     assert len(registry.failures) == 1 and "agtest_no_such_dependency" in registry.failures[0]
-    with pytest.raises(PluginError, match=r"entry point 'broken' .*broken-dist 2.0.*AUDIOGAN_DISABLE_PLUGINS=broken"):
+    with pytest.raises(
+        PluginError, match=r"entry point 'broken' .*broken-dist 2.0.*AUDIOGAN_DISABLE_PLUGINS=broken"
+    ):
         get_registry(strict=True)
 
 
@@ -277,53 +295,74 @@ def test_missing_local_plugin_is_a_one_line_error(spec, message):
 def test_local_plugin_that_fails_to_import_names_the_file(tmp_path):
     bad = tmp_path / "bad_plugin.py"
     bad.write_text("import agtest_missing_dependency\n")
-    with pytest.raises(PluginError, match=r"plugin file .*bad_plugin.py failed to import: ModuleNotFoundError"):
+    with pytest.raises(
+        PluginError, match=r"plugin file .*bad_plugin.py failed to import: ModuleNotFoundError"
+    ):
         get_registry([str(bad)])
 
 
 # --------------------------------------------------------------------------- broken hooks
 
-BASE = '''
+BASE = """
 import dataclasses
 import torch
 import audiogan
 from audiogan_plugins.griffinlim import GriffinLimVocoder
-'''
+"""
 
 BROKEN = {
-    "raises": ("@audiogan.hookimpl\ndef register_vocoders():\n    raise KeyError('oops')\n",
-               r"plugin '{p}' failed in register_vocoders: KeyError: 'oops'"),
-    "not-a-list": ("@audiogan.hookimpl\ndef register_vocoders():\n    return GriffinLimVocoder\n",
-                   r"plugin '{p}': register_vocoders must return a list of classes"),
-    "wrong-base": ("@audiogan.hookimpl\ndef register_generators():\n    return [GriffinLimVocoder]\n",
-                   r"plugin '{p}' returned from register_generators .*not a subclass of audiogan.Generator"),
-    "no-name": ('class V(GriffinLimVocoder):\n    """No name."""\n    name = ""\n'
-                "@audiogan.hookimpl\ndef register_vocoders():\n    return [V]\n",
-                r"plugin '{p}' returned from register_vocoders V without a name"),
-    "no-doc": ('class V(GriffinLimVocoder):\n    name = "nodoc"\n'
-               "@audiogan.hookimpl\ndef register_vocoders():\n    return [V]\n",
-               r"plugin '{p}' .*V \('nodoc'\) without a docstring"),
-    "abstract": ('class V(audiogan.Vocoder):\n    """Abstract."""\n    name = "abs"\n'
-                 "@audiogan.hookimpl\ndef register_vocoders():\n    return [V]\n",
-                 r"plugin '{p}' .*abstract: implement forward"),
+    "raises": (
+        "@audiogan.hookimpl\ndef register_vocoders():\n    raise KeyError('oops')\n",
+        r"plugin '{p}' failed in register_vocoders: KeyError: 'oops'",
+    ),
+    "not-a-list": (
+        "@audiogan.hookimpl\ndef register_vocoders():\n    return GriffinLimVocoder\n",
+        r"plugin '{p}': register_vocoders must return a list of classes",
+    ),
+    "wrong-base": (
+        "@audiogan.hookimpl\ndef register_generators():\n    return [GriffinLimVocoder]\n",
+        r"plugin '{p}' returned from register_generators .*not a subclass of audiogan.Generator",
+    ),
+    "no-name": (
+        'class V(GriffinLimVocoder):\n    """No name."""\n    name = ""\n'
+        "@audiogan.hookimpl\ndef register_vocoders():\n    return [V]\n",
+        r"plugin '{p}' returned from register_vocoders V without a name",
+    ),
+    "no-doc": (
+        'class V(GriffinLimVocoder):\n    name = "nodoc"\n'
+        "@audiogan.hookimpl\ndef register_vocoders():\n    return [V]\n",
+        r"plugin '{p}' .*V \('nodoc'\) without a docstring",
+    ),
+    "abstract": (
+        'class V(audiogan.Vocoder):\n    """Abstract."""\n    name = "abs"\n'
+        "@audiogan.hookimpl\ndef register_vocoders():\n    return [V]\n",
+        r"plugin '{p}' .*abstract: implement forward",
+    ),
     "config-without-defaults": (
         'class V(GriffinLimVocoder):\n    """Bad config."""\n    name = "badcfg"\n'
         "    @dataclasses.dataclass\n    class Config:\n        needed: int\n"
         "@audiogan.hookimpl\ndef register_vocoders():\n    return [V]\n",
-        r"plugin '{p}' .*Config has fields without defaults"),
+        r"plugin '{p}' .*Config has fields without defaults",
+    ),
     "config-not-dataclass": (
         'class V(GriffinLimVocoder):\n    """Bad config."""\n    name = "nodc"\n'
         "    class Config:\n        pass\n"
         "@audiogan.hookimpl\ndef register_vocoders():\n    return [V]\n",
-        r"plugin '{p}' .*Config is not a dataclass"),
+        r"plugin '{p}' .*Config is not a dataclass",
+    ),
     "trainable-without-fit": (
         'class V(GriffinLimVocoder):\n    """Claims to train."""\n    name = "nofit"\n    trainable = True\n'
         "@audiogan.hookimpl\ndef register_vocoders():\n    return [V]\n",
-        r"plugin '{p}' .*trainable but without a fit\(\) method"),
-    "unknown-hook": ("@audiogan.hookimpl\ndef register_vocoder():\n    return []\n",
-                     r"plugin '{p}' implements an unknown hook register_vocoder; the hooks are: register_discriminators, "),
-    "bad-signature": ("@audiogan.hookimpl\ndef register_vocoders(config):\n    return []\n",
-                      r"plugin '{p}' is invalid: .*config"),
+        r"plugin '{p}' .*trainable but without a fit\(\) method",
+    ),
+    "unknown-hook": (
+        "@audiogan.hookimpl\ndef register_vocoder():\n    return []\n",
+        r"plugin '{p}' implements an unknown hook register_vocoder; the hooks are: register_discriminators, ",
+    ),
+    "bad-signature": (
+        "@audiogan.hookimpl\ndef register_vocoders(config):\n    return []\n",
+        r"plugin '{p}' is invalid: .*config",
+    ),
 }
 
 
@@ -341,11 +380,18 @@ def test_duplicate_names_name_both_plugins(site):
     first = installed_plugin(site, "first", "twin", dist="first-dist")
     second = _module_name("second")
     write_module(site, second, PLUGIN_SOURCE.format(name="twin", module=second))
-    with pytest.raises(PluginError, match=r"two generators named 'twin': one from plugin 'first' .*one from plugin '" + second):
+    with pytest.raises(
+        PluginError,
+        match=r"two generators named 'twin': one from plugin 'first' .*one from plugin '" + second,
+    ):
         get_registry([second])
     clash = _module_name("clash")
-    write_module(site, clash, BASE + 'class V(GriffinLimVocoder):\n    """Imposter."""\n'
-                 "@audiogan.hookimpl\ndef register_vocoders():\n    return [V]\n")
+    write_module(
+        site,
+        clash,
+        BASE + 'class V(GriffinLimVocoder):\n    """Imposter."""\n'
+        "@audiogan.hookimpl\ndef register_vocoders():\n    return [V]\n",
+    )
     with pytest.raises(PluginError, match=r"two vocoders named 'griffinlim': one from plugin 'griffinlim'"):
         get_registry([clash])
     assert first in sys.modules
@@ -360,7 +406,9 @@ def test_plugins_command_table_and_all(site, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("built-in (audiogan") and "griffinlim" in out[0]
     rows = sorted(line.split()[:5] for line in out if line.startswith("listed-gen"))
-    assert rows == [["listed-gen", kind, "listed", "listed-dist", "9.9"] for kind in ("discriminator", "generator")]
+    assert rows == [
+        ["listed-gen", kind, "listed", "listed-dist", "9.9"] for kind in ("discriminator", "generator")
+    ]
     assert not any(line.startswith("griffinlim ") for line in out)
     assert main(["plugins", "--all"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -377,7 +425,9 @@ def test_plugins_json_from_the_real_entry_point(tmp_path):
     local.write_text(PLUGIN_SOURCE.format(name="json-gen", module="json"))
     result = subprocess.run(
         [sys.executable, "-m", "audiogan", "plugins", "--json", "--plugin", str(local)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     items = json.loads(result.stdout)
@@ -385,8 +435,21 @@ def test_plugins_json_from_the_real_entry_point(tmp_path):
     assert by_key[("vocoder", "griffinlim")]["builtin"] is True
     assert by_key[("vocoder", "griffinlim")]["distribution"] == "audiogan"
     local_gen = by_key[("generator", "json-gen")]
-    assert local_gen["plugin"] == str(local) and local_gen["distribution"] is None and local_gen["builtin"] is False
-    assert set(local_gen) == {"name", "kind", "plugin", "distribution", "version", "description", "builtin", "class"}
+    assert (
+        local_gen["plugin"] == str(local)
+        and local_gen["distribution"] is None
+        and local_gen["builtin"] is False
+    )
+    assert set(local_gen) == {
+        "name",
+        "kind",
+        "plugin",
+        "distribution",
+        "version",
+        "description",
+        "builtin",
+        "class",
+    }
 
 
 # --------------------------------------------------------------------------- one test per hook
@@ -394,8 +457,11 @@ def test_plugins_json_from_the_real_entry_point(tmp_path):
 ONE_HOOK = {
     "register_generators": ("generator", "from audiogan_elman import ElmanGenerator as C\n"),
     "register_discriminators": ("discriminator", "from audiogan_elman import ElmanDiscriminator as C\n"),
-    "register_vocoders": ("vocoder", "from audiogan_plugins.griffinlim import GriffinLimVocoder\n"
-                          "class C(GriffinLimVocoder):\n    \"\"\"Griffin-Lim, 8 iterations.\"\"\"\n    name = 'gl8'\n"),
+    "register_vocoders": (
+        "vocoder",
+        "from audiogan_plugins.griffinlim import GriffinLimVocoder\n"
+        'class C(GriffinLimVocoder):\n    """Griffin-Lim, 8 iterations."""\n    name = \'gl8\'\n',
+    ),
 }
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "plugin-elman"
 
@@ -405,7 +471,9 @@ def _one_hook(site, monkeypatch, hook):
     kind, body = ONE_HOOK[hook]
     monkeypatch.syspath_prepend(str(SAMPLE))
     module = _module_name(hook)
-    write_module(site, module, f"import audiogan\n{body}\n@audiogan.hookimpl\ndef {hook}():\n    return [C]\n")
+    write_module(
+        site, module, f"import audiogan\n{body}\n@audiogan.hookimpl\ndef {hook}():\n    return [C]\n"
+    )
     registry = get_registry([module])
     cls = sys.modules[module].C
     info = registry.info(kind, cls.name)

@@ -12,7 +12,18 @@ from audiogan.cli import main
 def test_prepare_prints_summary_and_refreshes(synthetic_corpus, capsys):
     (synthetic_corpus / "drums" / "broken.wav").write_text("not audio")
     (synthetic_corpus / "loose.wav").write_bytes(b"")
-    argv = [str(synthetic_corpus), "--n-mels", "16", "--n-fft", "256", "--hop-length", "128", "--workers", "1", "--quiet"]
+    argv = [
+        str(synthetic_corpus),
+        "--n-mels",
+        "16",
+        "--n-fft",
+        "256",
+        "--hop-length",
+        "128",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     assert main(["prepare", *argv]) == 0
     out = capsys.readouterr().out
     assert "files used:  12" in out
@@ -45,13 +56,31 @@ def test_prepare_help_and_progress_on_stderr(tmp_path, capsys):
         main(["prepare", "--help"])
     assert info.value.code == 0
     help_text = capsys.readouterr().out
-    for option in ("--cache-dir", "--sample-rate", "--n-mels", "--hop-length", "--n-fft", "--workers",
-                   "--min-seconds", "--set", "class subfolders"):
+    for option in (
+        "--cache-dir",
+        "--sample-rate",
+        "--n-mels",
+        "--hop-length",
+        "--n-fft",
+        "--workers",
+        "--min-seconds",
+        "--set",
+        "class subfolders",
+    ):
         assert option in help_text
     t = np.arange(4000) / 8000
     (tmp_path / "d").mkdir()
     sf.write(tmp_path / "d" / "a.wav", (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 8000)
-    argv = ["prepare", str(tmp_path / "d"), "--cache-dir", str(tmp_path / "c"), "--n-mels", "16", "--n-fft", "256"]
+    argv = [
+        "prepare",
+        str(tmp_path / "d"),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--n-mels",
+        "16",
+        "--n-fft",
+        "256",
+    ]
     assert main([*argv, "--hop-length", "128"]) == 0
     out, err = capsys.readouterr()
     assert "files used:  1" in out and "unlabelled" in out
@@ -60,7 +89,9 @@ def test_prepare_help_and_progress_on_stderr(tmp_path, capsys):
 
 def test_prepare_fsdd(fsdd, tmp_path, capsys):
     """The real corpus: 3000 recordings in 10 digit folders (default features, 2 workers)."""
-    assert main(["prepare", str(fsdd), "--cache-dir", str(tmp_path / "cache"), "--workers", "2", "--quiet"]) == 0
+    assert (
+        main(["prepare", str(fsdd), "--cache-dir", str(tmp_path / "cache"), "--workers", "2", "--quiet"]) == 0
+    )
     out = capsys.readouterr().out
     assert "files used:  3000" in out
     assert "classes:     10: 0 (300), 1 (300)" in out and "9 (300)" in out

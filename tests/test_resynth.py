@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from test_generate import SR, save_vocoder, train_tiny_run, write_plugin
 
 from audiogan.cli import main
-
-from test_generate import SR, save_vocoder, train_tiny_run, write_plugin
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +34,12 @@ def clips(tmp_path) -> list[Path]:
 
 def test_resynth_with_a_run(run, clips, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["resynth", *map(str, clips), "--out", str(out), "--run", str(run), "--set", "vocoder.n_iter=16"]) == 0
+    assert (
+        main(
+            ["resynth", *map(str, clips), "--out", str(out), "--run", str(run), "--set", "vocoder.n_iter=16"]
+        )
+        == 0
+    )
     assert "log-mel L1" in capsys.readouterr().out
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["vocoder"] == "griffinlim" and manifest["vocoder_config"]["n_iter"] == 16
@@ -44,10 +48,11 @@ def test_resynth_with_a_run(run, clips, tmp_path, capsys):
     assert rate == SR and audio.shape == (round(0.6 * SR),) and np.isfinite(audio).all()
     assert sf.read(out / "x_1.griffinlim.wav")[0].shape == (round(0.4 * SR),)
     # Copy-synthesis keeps the spectrogram: far closer to its input than to the other clip.
-    from audiogan.data.audio import load_audio
-    from audiogan.config import FeatureConfig
-    from audiogan.features import MelFrontEnd
     import torch
+
+    from audiogan.config import FeatureConfig
+    from audiogan.data.audio import load_audio
+    from audiogan.features import MelFrontEnd
 
     front = MelFrontEnd(FeatureConfig.from_dict(manifest["feature_config"]))
     original = front.log_mel(torch.from_numpy(load_audio(clips[0], SR)))
@@ -64,8 +69,23 @@ def test_resynth_with_a_run(run, clips, tmp_path, capsys):
 
 def test_resynth_without_a_run_uses_default_features(clips, tmp_path):
     out = tmp_path / "default"
-    assert main(["resynth", str(clips[1]), "--out", str(out), "--set", "feature.sample_rate=16000",
-                 "--set", "feature.n_mels=40", "--set", "vocoder.n_iter=8"]) == 0
+    assert (
+        main(
+            [
+                "resynth",
+                str(clips[1]),
+                "--out",
+                str(out),
+                "--set",
+                "feature.sample_rate=16000",
+                "--set",
+                "feature.n_mels=40",
+                "--set",
+                "vocoder.n_iter=8",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["run"] is None and manifest["feature_config"]["n_mels"] == 40
     audio, rate = sf.read(out / "x.griffinlim.wav")
@@ -83,8 +103,23 @@ def test_resynth_errors(run, clips, tmp_path, capsys):
     assert "broken.wav" in capsys.readouterr().err
     plugin = write_plugin(tmp_path)
     mismatched = save_vocoder(run, plugin, tmp_path / "v.pt", n_mels=24)
-    assert main(["resynth", str(clips[0]), "--out", out, "--run", str(run), "--vocoder", str(mismatched),
-                 "--plugin", str(plugin)]) == 2
+    assert (
+        main(
+            [
+                "resynth",
+                str(clips[0]),
+                "--out",
+                out,
+                "--run",
+                str(run),
+                "--vocoder",
+                str(mismatched),
+                "--plugin",
+                str(plugin),
+            ]
+        )
+        == 2
+    )
     assert "feature.n_mels=24" in capsys.readouterr().err
     assert main(["resynth", str(clips[0]), "--out", out, "--vocoder", "istft"]) == 2
     assert "needs trained weights" in capsys.readouterr().err

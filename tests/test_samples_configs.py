@@ -29,8 +29,9 @@ def test_configs_exist() -> None:
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.relative_to(SAMPLES).as_posix())
 def test_config_resolves_and_builds(path: Path, tmp_path: Path) -> None:
     # exactly what `audiogan train DATA --run RUN --config PATH --threads 1` hands to train()
-    args = build_parser().parse_args(["train", str(tmp_path), "--run", str(tmp_path / "run"),
-                                      "--config", str(path), "--threads", "1"])
+    args = build_parser().parse_args(
+        ["train", str(tmp_path), "--run", str(tmp_path / "run"), "--config", str(path), "--threads", "1"]
+    )
     tree = load_toml(args.config)
     config = resolve_config(tree, list(args.overrides) + cli_overrides(args))
     assert config.train.threads == 1

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from badfiles import train_tiny_run
 
 import audiogan
 from audiogan.checkpoint import load_checkpoint, load_generator
 from audiogan.cli import main
 from audiogan.errors import CheckpointError
-
-from badfiles import train_tiny_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,10 +133,38 @@ def test_every_loader_refuses_a_payload(tiny_run, tmp_path, capsys):
             audiogan.load(work, device="cpu", vocoder=str(v))
         with pytest.raises(CheckpointError, match=v.name):
             audiogan.load(work, device="cpu", vocoder="istft", vocoder_config={"checkpoint": str(v)})
-        assert main(["generate", str(work), "--out", str(tmp_path / "o"), "--device", "cpu",
-                     "--vocoder", "istft", "--set", f"vocoder.checkpoint={str(v)!r}"]) == 2
-        assert main(["resynth", str(next(corpus.rglob("*.wav"))), "--out", str(tmp_path / "r"),
-                     "--vocoder", str(v), "--device", "cpu"]) == 2
+        assert (
+            main(
+                [
+                    "generate",
+                    str(work),
+                    "--out",
+                    str(tmp_path / "o"),
+                    "--device",
+                    "cpu",
+                    "--vocoder",
+                    "istft",
+                    "--set",
+                    f"vocoder.checkpoint={str(v)!r}",
+                ]
+            )
+            == 2
+        )
+        assert (
+            main(
+                [
+                    "resynth",
+                    str(next(corpus.rglob("*.wav"))),
+                    "--out",
+                    str(tmp_path / "r"),
+                    "--vocoder",
+                    str(v),
+                    "--device",
+                    "cpu",
+                ]
+            )
+            == 2
+        )
         # checkpoints/last.pt through train --resume
         _swap(work / "checkpoints" / "last.pt", c)
         assert main(["train", str(corpus), "--run", str(work), "--resume", "--no-progress"]) == 2
@@ -161,19 +188,74 @@ def test_output_names_cannot_escape_out(tiny_run, tmp_path, capsys):
     evil.mkdir()
     save_checkpoint(data, evil / "generator.pt")
     out = tmp_path / "deep" / "out"
-    assert main(["generate", str(evil), "--out", str(out), "--per-label", "1", "--seconds", "0.1",
-                 "--device", "cpu", "--vocoder", "griffinlim", "--set", "vocoder.n_iter=1"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(evil),
+                "--out",
+                str(out),
+                "--per-label",
+                "1",
+                "--seconds",
+                "0.1",
+                "--device",
+                "cpu",
+                "--vocoder",
+                "griffinlim",
+                "--set",
+                "vocoder.n_iter=1",
+            ]
+        )
+        == 0
+    )
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != evil]
     assert written and all(out in p.parents for p in written), written
     assert not (tmp_path / "escape").exists() and not Path("/abs/path").exists()
     # user strings as labels: the run's odd class names are written inside --out, unknown ones
     # are one-line errors, never paths
     for label in data["class_names"]:
-        assert main(["generate", str(evil), "--out", str(out / "by-label"), "--label", label, "--seconds", "0.1",
-                     "--device", "cpu", "--force", "--vocoder", "griffinlim", "--set", "vocoder.n_iter=1"]) == 0
+        assert (
+            main(
+                [
+                    "generate",
+                    str(evil),
+                    "--out",
+                    str(out / "by-label"),
+                    "--label",
+                    label,
+                    "--seconds",
+                    "0.1",
+                    "--device",
+                    "cpu",
+                    "--force",
+                    "--vocoder",
+                    "griffinlim",
+                    "--set",
+                    "vocoder.n_iter=1",
+                ]
+            )
+            == 0
+        )
     for label in ("../../x", "/etc/passwd", "b\x00a"):
-        assert main(["generate", str(evil), "--out", str(out), "--label", label, "--seconds", "0.1",
-                     "--device", "cpu", "--force"]) == 2
+        assert (
+            main(
+                [
+                    "generate",
+                    str(evil),
+                    "--out",
+                    str(out),
+                    "--label",
+                    label,
+                    "--seconds",
+                    "0.1",
+                    "--device",
+                    "cpu",
+                    "--force",
+                ]
+            )
+            == 2
+        )
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "\x00" not in err, err  # one line, even with odd class names
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != evil]
@@ -182,12 +264,17 @@ def test_output_names_cannot_escape_out(tiny_run, tmp_path, capsys):
     odd = tmp_path / "in" / "..weird name%.wav"
     odd.parent.mkdir()
     shutil.copyfile(written[0] if written[0].suffix == ".wav" else next(out.glob("*.wav")), odd)
-    assert main(["resynth", str(odd), "--out", str(out / "r"), "--device", "cpu", "--set", "vocoder.n_iter=1"]) == 0
+    assert (
+        main(["resynth", str(odd), "--out", str(out / "r"), "--device", "cpu", "--set", "vocoder.n_iter=1"])
+        == 0
+    )
     assert all((out / "r") in p.parents for p in (out / "r").rglob("*"))
 
 
 def _python_files() -> list[Path]:
-    return sorted(p for folder in ("audiogan", "plugins", "benchmarks") for p in (REPO / folder).rglob("*.py"))
+    return sorted(
+        p for folder in ("audiogan", "plugins", "benchmarks") for p in (REPO / folder).rglob("*.py")
+    )
 
 
 def test_no_shell_eval_or_exec_in_the_code():
@@ -197,18 +284,38 @@ def test_no_shell_eval_or_exec_in_the_code():
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 func = node.func
-                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
-                if name in ("eval", "exec", "system", "popen") and not (isinstance(func, ast.Attribute) and name in ("eval",)):
+                name = (
+                    func.id
+                    if isinstance(func, ast.Name)
+                    else func.attr
+                    if isinstance(func, ast.Attribute)
+                    else ""
+                )
+                if name in ("eval", "exec", "system", "popen") and not (
+                    isinstance(func, ast.Attribute) and name in ("eval",)
+                ):
                     offenders.append(f"{path.name}:{node.lineno} {name}()")
                 for kw in node.keywords:
-                    if kw.arg == "shell" and not (isinstance(kw.value, ast.Constant) and kw.value.value is False):
+                    if kw.arg == "shell" and not (
+                        isinstance(kw.value, ast.Constant) and kw.value.value is False
+                    ):
                         offenders.append(f"{path.name}:{node.lineno} shell=")
-                if name == "load" and isinstance(func, ast.Attribute) and getattr(func.value, "id", "") == "torch":
-                    ok = any(kw.arg == "weights_only" and isinstance(kw.value, ast.Constant) and kw.value.value is True
-                             for kw in node.keywords)
+                if (
+                    name == "load"
+                    and isinstance(func, ast.Attribute)
+                    and getattr(func.value, "id", "") == "torch"
+                ):
+                    ok = any(
+                        kw.arg == "weights_only"
+                        and isinstance(kw.value, ast.Constant)
+                        and kw.value.value is True
+                        for kw in node.keywords
+                    )
                     if not ok:
                         offenders.append(f"{path.name}:{node.lineno} torch.load without weights_only=True")
-                if name in ("loads", "load") and getattr(func.value if isinstance(func, ast.Attribute) else None, "id", "") in ("pickle", "marshal", "yaml"):
+                if name in ("loads", "load") and getattr(
+                    func.value if isinstance(func, ast.Attribute) else None, "id", ""
+                ) in ("pickle", "marshal", "yaml"):
                     offenders.append(f"{path.name}:{node.lineno} {func.value.id}.{name}()")
     assert not offenders, offenders
     assert len(_python_files()) > 30

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import audiogan
-from audiogan.config import FeatureConfig, apply_overrides, from_dict, to_toml, load_toml
+from audiogan.config import FeatureConfig, apply_overrides, from_dict, load_toml, to_toml
 from audiogan.errors import ConfigError
 from audiogan.fileio import atomic_write
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,15 +17,24 @@ from audiogan.cli import main
 from audiogan.config import FeatureConfig
 from audiogan.data.dataset import SequenceSampler, load_dataset
 from audiogan.errors import CheckpointError, ConfigError
-from audiogan.training.objectives import LOSSES
 from audiogan.plugins import get_registry
-from audiogan.training.loop import train
 from audiogan.training.config import TrainConfig, resolve_config
+from audiogan.training.loop import train
+from audiogan.training.objectives import LOSSES
 from audiogan.training.trainer import Trainer
 
 TINY = {
-    "train": {"steps": 6, "threads": 1, "batch_size": 4, "seq_frames": 8, "log_every": 2, "checkpoint_every": 3,
-              "sample_every": 0, "sample_frames": 10, "keep_checkpoints": 2},
+    "train": {
+        "steps": 6,
+        "threads": 1,
+        "batch_size": 4,
+        "seq_frames": 8,
+        "log_every": 2,
+        "checkpoint_every": 3,
+        "sample_every": 0,
+        "sample_frames": 10,
+        "keep_checkpoints": 2,
+    },
     "feature": {"n_mels": 16},
     "generator": {"hidden_size": 16, "num_layers": 1, "latent_dim": 8, "noise_dim": 4, "label_dim": 4},
     "discriminator": {"hidden_size": 16, "num_layers": 1},
@@ -90,7 +98,10 @@ def test_run_folder_is_complete_and_generator_loads(corpus, tmp_path):
     assert result.step == 6 and not result.interrupted and result.skipped == 0
     for name in ("config.toml", "generator.pt", "metrics.jsonl", "checkpoints/last.pt"):
         assert (run / name).is_file(), name
-    assert sorted(p.name for p in (run / "checkpoints").glob("step-*.pt")) == ["step-000003.pt", "step-000006.pt"]
+    assert sorted(p.name for p in (run / "checkpoints").glob("step-*.pt")) == [
+        "step-000003.pt",
+        "step-000006.pt",
+    ]
     assert list((run / "tensorboard").iterdir())
     for step in ("step-000003", "step-000006"):
         names = sorted(p.name for p in (run / "samples" / step).iterdir())
@@ -129,8 +140,10 @@ def test_resume_is_exact(corpus, tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    logs = {name: [json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
-            for name in ("straight", "split")}
+    logs = {
+        name: [json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        for name in ("straight", "split")
+    }
     assert [r["step"] for r in logs["split"]] == [2, 4, 6, 8]
     for key in ("loss_d", "loss_g", "loss_fm"):  # same seed and config: the same losses, resumed or not
         assert [r[key] for r in logs["straight"]] == [r[key] for r in logs["split"]]
@@ -149,7 +162,9 @@ def test_resume_and_run_folder_errors(corpus, tmp_path):
     run2 = tmp_path / "run2"
     train(corpus, run2, tiny(train={"steps": 2}), progress=False)
     with pytest.raises(CheckpointError, match="does not match"):
-        train(corpus, run2, resume=True, overrides=["generator.hidden_size=32", "train.steps=4"], progress=False)
+        train(
+            corpus, run2, resume=True, overrides=["generator.hidden_size=32", "train.steps=4"], progress=False
+        )
 
 
 @pytest.mark.parametrize(
@@ -166,8 +181,19 @@ def test_resume_and_run_folder_errors(corpus, tmp_path):
 )
 def test_config_errors_are_one_line_and_name_the_key(corpus, tmp_path, capsys, extra, message):
     config = tmp_path / "t.toml"
-    config.write_text('[feature]\nn_mels = 16\n[train]\nsteps = 2\nbatch_size = 4\nseq_frames = 8\n')
-    code = main(["train", str(corpus), "--run", str(tmp_path / "run"), "--config", str(config), "--no-progress", *extra])
+    config.write_text("[feature]\nn_mels = 16\n[train]\nsteps = 2\nbatch_size = 4\nseq_frames = 8\n")
+    code = main(
+        [
+            "train",
+            str(corpus),
+            "--run",
+            str(tmp_path / "run"),
+            "--config",
+            str(config),
+            "--no-progress",
+            *extra,
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1, err
 
@@ -178,14 +204,19 @@ def test_no_progress_prints_a_status_line_per_log_step(corpus, tmp_path, capsys)
 
     config = tmp_path / "t.toml"
     config.write_text(to_toml(tiny(train={"steps": 6, "log_every": 2, "checkpoint_every": 6})))
-    assert main(["train", str(corpus), "--run", str(tmp_path / "run"), "--config", str(config), "--no-progress"]) == 0
+    assert (
+        main(["train", str(corpus), "--run", str(tmp_path / "run"), "--config", str(config), "--no-progress"])
+        == 0
+    )
     status = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
     assert [line.split()[1] for line in status] == ["2/6", "4/6", "6/6"], status
     assert all("loss_d" in line and "steps/s" in line for line in status)
 
 
 def test_cli_missing_toml_is_an_error(corpus, tmp_path, capsys):
-    assert main(["train", str(corpus), "--run", str(tmp_path / "r"), "--config", str(tmp_path / "no.toml")]) == 2
+    assert (
+        main(["train", str(corpus), "--run", str(tmp_path / "r"), "--config", str(tmp_path / "no.toml")]) == 2
+    )
     assert "no.toml" in capsys.readouterr().err
 
 
@@ -205,8 +236,21 @@ def _start(corpus: Path, run: Path, tmp_path: Path) -> subprocess.Popen:
 
     config.write_text(to_toml(tiny(train={"steps": 100000, "checkpoint_every": 4, "log_every": 4})))
     return subprocess.Popen(
-        [sys.executable, "-m", "audiogan", "train", str(corpus), "--run", str(run), "--config", str(config),
-         "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "audiogan",
+            "train",
+            str(corpus),
+            "--run",
+            str(run),
+            "--config",
+            str(config),
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -218,12 +262,26 @@ def test_sigkilled_training_resumes_and_ctrl_c_saves_and_exits_cleanly(corpus, t
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-    killed_at = load_checkpoint(run / "checkpoints" / "last.pt", kind="checkpoint")["step"]  # readable after a kill
+    killed_at = load_checkpoint(run / "checkpoints" / "last.pt", kind="checkpoint")[
+        "step"
+    ]  # readable after a kill
     assert killed_at >= 4 and killed_at % 4 == 0
     # Resume in a new process, then stop it with Ctrl-C once it has saved a checkpoint of its own.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "audiogan", "train", str(corpus), "--run", str(run), "--resume", "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "audiogan",
+            "train",
+            str(corpus),
+            "--run",
+            str(run),
+            "--resume",
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         _wait_for_step(run, killed_at + 4, proc)
@@ -276,15 +334,19 @@ def test_divergence_guard_restores_and_lowers_the_learning_rate(corpus, tmp_path
     # i.e. > patience (4) in a row.
     plugin.write_text(NAN_PLUGIN.replace("START", "10").replace("STOP", "40"))
     registry = get_registry(extra=[str(plugin)])
-    config = tiny(train={"steps": 12, "divergence_patience": 4, "checkpoint_every": 2},
-                  discriminator={"name": "nan-window"})
+    config = tiny(
+        train={"steps": 12, "divergence_patience": 4, "checkpoint_every": 2},
+        discriminator={"name": "nan-window"},
+    )
     with pytest.warns(RuntimeWarning, match="non-finite steps in a row"):
         result = train(corpus, tmp_path / "run", config, registry=registry, progress=False)
     assert result.step == 12 and result.restores >= 1 and result.skipped >= 4
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert any(r.get("event") == "divergence_restore" for r in records)
     last = [r for r in records if "loss_d" in r][-1]
-    assert last["lr_g"] < TINY_LR_G and all(torch.isfinite(torch.tensor(last[k])) for k in ("loss_d", "loss_g"))
+    assert last["lr_g"] < TINY_LR_G and all(
+        torch.isfinite(torch.tensor(last[k])) for k in ("loss_d", "loss_g")
+    )
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert all(torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point())
 

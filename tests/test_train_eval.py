@@ -12,13 +12,24 @@ import torch
 
 from audiogan.checkpoint import load_checkpoint
 from audiogan.errors import ConfigError
-from audiogan.training.loop import train
 from audiogan.training.config import resolve_config
+from audiogan.training.loop import train
 
 TINY = {
-    "train": {"steps": 6, "threads": 1, "batch_size": 4, "seq_frames": 8, "log_every": 2, "checkpoint_every": 3,
-              "sample_every": 0, "sample_frames": 10, "keep_checkpoints": 2, "eval_every": 2, "eval_clips": 8,
-              "eval_real_clips": 12},
+    "train": {
+        "steps": 6,
+        "threads": 1,
+        "batch_size": 4,
+        "seq_frames": 8,
+        "log_every": 2,
+        "checkpoint_every": 3,
+        "sample_every": 0,
+        "sample_frames": 10,
+        "keep_checkpoints": 2,
+        "eval_every": 2,
+        "eval_clips": 8,
+        "eval_real_clips": 12,
+    },
     "feature": {"n_mels": 16},
     "generator": {"hidden_size": 16, "num_layers": 1, "latent_dim": 8, "noise_dim": 4, "label_dim": 4},
     "discriminator": {"hidden_size": 16, "num_layers": 1},
@@ -58,9 +69,13 @@ def test_periodic_evaluation_logs_and_keeps_the_best_checkpoint(corpus, tmp_path
     assert [r["step"] for r in records] == [2, 4, 6]
     assert all(math.isfinite(r["window_fd"]) and math.isfinite(r["frame_fd"]) for r in records)
     best = min(records, key=lambda r: r["window_fd"])
-    assert [r["best"] for r in records] == [r["window_fd"] < min([math.inf] + [q["window_fd"] for q in records[:i]])
-                                           for i, r in enumerate(records)]
-    saved = load_checkpoint(run / "checkpoints" / "best.pt", kind="checkpoint")  # a full, resumable checkpoint
+    assert [r["best"] for r in records] == [
+        r["window_fd"] < min([math.inf] + [q["window_fd"] for q in records[:i]])
+        for i, r in enumerate(records)
+    ]
+    saved = load_checkpoint(
+        run / "checkpoints" / "best.pt", kind="checkpoint"
+    )  # a full, resumable checkpoint
     assert saved["step"] == best["step"] and saved["eval"]["window_fd"] == pytest.approx(best["window_fd"])
     assert saved["best_window_fd"] == pytest.approx(best["window_fd"])
     assert not list(run.glob("checkpoints/*.tmp*"))  # written atomically

@@ -11,23 +11,36 @@ import torch
 
 from audiogan.checkpoint import load_checkpoint
 from audiogan.cli import main
-from audiogan.plugins import get_registry
 from audiogan.data.synthetic import write_corpus
+from audiogan.plugins import get_registry
 from audiogan.vocoder.training import VocoderTrainConfig, train_vocoder
 
 # A tiny layout and model: 8 kHz, 32 mels, dim 32, 2 blocks, small discriminators.
 TINY = [
-    "feature.sample_rate=8000", "feature.n_fft=256", "feature.hop_length=64", "feature.n_mels=32",
-    "vocoder.dim=32", "vocoder.intermediate_dim=64", "vocoder.num_layers=2",
-    "train.batch_size=4", "train.segment_frames=16", "train.mpd_channels=[8, 16]", "train.mrd_channels=8",
-    "train.mpd_periods=[2, 3]", "train.sample_every=0", "train.samples=2", "train.threads=1",
+    "feature.sample_rate=8000",
+    "feature.n_fft=256",
+    "feature.hop_length=64",
+    "feature.n_mels=32",
+    "vocoder.dim=32",
+    "vocoder.intermediate_dim=64",
+    "vocoder.num_layers=2",
+    "train.batch_size=4",
+    "train.segment_frames=16",
+    "train.mpd_channels=[8, 16]",
+    "train.mrd_channels=8",
+    "train.mpd_periods=[2, 3]",
+    "train.sample_every=0",
+    "train.samples=2",
+    "train.threads=1",
 ]
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 3-class synthetic corpus at 8 kHz (plucks, chirps, drums), 3 clips each of 0.4 s."""
-    return write_corpus(tmp_path_factory.mktemp("vocoder") / "corpus", per_class=3, seconds=0.4, sample_rate=8000)
+    return write_corpus(
+        tmp_path_factory.mktemp("vocoder") / "corpus", per_class=3, seconds=0.4, sample_rate=8000
+    )
 
 
 def metrics(run: Path) -> list[dict]:
@@ -38,9 +51,20 @@ def test_losses_fall_and_run_folder_is_complete(corpus: Path, tmp_path: Path) ->
     run = tmp_path / "run"
     torch.manual_seed(0)
     # The bare network (no projections, no mel-consistency updates), whose output starts far off.
-    result = train_vocoder(corpus, run, overrides=TINY + ["train.steps=40", "train.log_every=4", "train.lr_g=2e-3",
-                                                          "train.checkpoint_every=20", "vocoder.refine_iters=0",
-                                                          "vocoder.mel_consistency=0"], progress=False)
+    result = train_vocoder(
+        corpus,
+        run,
+        overrides=TINY
+        + [
+            "train.steps=40",
+            "train.log_every=4",
+            "train.lr_g=2e-3",
+            "train.checkpoint_every=20",
+            "vocoder.refine_iters=0",
+            "vocoder.mel_consistency=0",
+        ],
+        progress=False,
+    )
     assert result.step == 40 and result.skipped == 0 and not result.interrupted
     steps = [m for m in metrics(run) if "loss_mel" in m]
     assert [m["step"] for m in steps] == list(range(4, 41, 4))  # each line: the mean over 4 steps
@@ -49,7 +73,12 @@ def test_losses_fall_and_run_folder_is_complete(corpus: Path, tmp_path: Path) ->
     assert last < 0.85 * first, (first, last)
     # Adversarial terms were live (no warm-up) and finite.
     assert all(m["loss_d"] > 0 for m in steps)
-    for name in ("vocoder.pt", "vocoder/config.toml", "vocoder/checkpoints/last.pt", "vocoder/checkpoints/step-000020.pt"):
+    for name in (
+        "vocoder.pt",
+        "vocoder/config.toml",
+        "vocoder/checkpoints/last.pt",
+        "vocoder/checkpoints/step-000020.pt",
+    ):
         assert (run / name).is_file(), name
     assert any(m.get("val_log_mel_l1") is not None for m in metrics(run))  # validation at the end
     assert sorted(p.suffix for p in result.samples.iterdir()) == [".png", ".png", ".wav", ".wav"]
@@ -68,12 +97,19 @@ def test_losses_fall_and_run_folder_is_complete(corpus: Path, tmp_path: Path) ->
 
 def test_resume_is_exact(corpus: Path, tmp_path: Path) -> None:
     """12 steps in one go == 6 steps, then resume from that checkpoint to 12 (cosine schedule included)."""
-    common = TINY + ["train.steps=12", "train.checkpoint_every=6", "train.log_every=3", "train.keep_checkpoints=5"]
+    common = TINY + [
+        "train.steps=12",
+        "train.checkpoint_every=6",
+        "train.log_every=3",
+        "train.keep_checkpoints=5",
+    ]
     whole = tmp_path / "whole"
     train_vocoder(corpus, whole, overrides=common, progress=False)
     half = tmp_path / "half"
     (half / "vocoder" / "checkpoints").mkdir(parents=True)
-    shutil.copy(whole / "vocoder" / "checkpoints" / "step-000006.pt", half / "vocoder" / "checkpoints" / "last.pt")
+    shutil.copy(
+        whole / "vocoder" / "checkpoints" / "step-000006.pt", half / "vocoder" / "checkpoints" / "last.pt"
+    )
     result = train_vocoder(corpus, half, overrides=["train.checkpoint_every=6"], resume=True, progress=False)
     assert result.step == 12
     a = load_checkpoint(whole / "vocoder" / "checkpoints" / "last.pt")
@@ -101,10 +137,21 @@ def test_uses_the_gan_runs_feature_config(corpus: Path, tmp_path: Path) -> None:
     from audiogan.errors import ConfigError
 
     run = tmp_path / "gan"
-    fc = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=64, n_mels=24, mel_mean=[-6.0] * 24, mel_std=[2.0] * 24)
+    fc = FeatureConfig(
+        sample_rate=8000, n_fft=256, hop_length=64, n_mels=24, mel_mean=[-6.0] * 24, mel_std=[2.0] * 24
+    )
     # The GAN side of the contract: only format and feature_config matter to the vocoder.
-    save_checkpoint({"format": "audiogan-generator", "format_version": 1, "feature_config": fc.to_dict(),
-                     "generator": {}, "class_names": [], "step": 0}, run / "generator.pt")
+    save_checkpoint(
+        {
+            "format": "audiogan-generator",
+            "format_version": 1,
+            "feature_config": fc.to_dict(),
+            "generator": {},
+            "class_names": [],
+            "step": 0,
+        },
+        run / "generator.pt",
+    )
     with pytest.raises(ConfigError, match="feature.n_mels=32 differs from the GAN run"):
         train_vocoder(corpus, run, overrides=TINY + ["train.steps=2"], progress=False)
     overrides = [o for o in TINY if not o.startswith("feature.")] + ["train.steps=2"]
@@ -127,7 +174,9 @@ def test_config_errors_name_the_key(corpus: Path, tmp_path: Path) -> None:
         train_vocoder(corpus, tmp_path / "r", overrides=TINY + ["vocoder.name=griffinlim"], progress=False)
 
 
-def test_cli_trains_resumes_and_reports_errors(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_trains_resumes_and_reports_errors(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     run = tmp_path / "cli"
     args = ["train-vocoder", str(corpus), "--run", str(run), "--no-progress", "--device", "cpu"]
     sets = [x for o in TINY for x in ("--set", o)]
@@ -157,7 +206,9 @@ def test_magnitude_l1_is_zero_only_for_the_true_magnitude() -> None:
     from audiogan.vocoder.losses import magnitude_l1
 
     fc = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32)
-    vocoder = get_registry().build("vocoder", "istft", {"dim": 8, "intermediate_dim": 8, "num_layers": 1}, fc, 0)
+    vocoder = get_registry().build(
+        "vocoder", "istft", {"dim": 8, "intermediate_dim": 8, "num_layers": 1}, fc, 0
+    )
     audio = torch.randn(2, 20 * 64, generator=torch.Generator().manual_seed(0)) * 0.1
     true = torch.stft(audio, 256, 64, 256, torch.hann_window(256), return_complex=True).abs()[..., :20]
     assert float(magnitude_l1(true, audio, vocoder)) < 1e-5
@@ -172,13 +223,18 @@ def test_magnitude_l1_is_zero_only_for_the_true_magnitude() -> None:
 
 def test_magnitude_supervision_is_logged_and_lowers_the_magnitude_error(corpus: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    train_vocoder(corpus, run, overrides=TINY + ["train.steps=8", "train.log_every=4", "train.warmup_steps=8",
-                                                 "train.magnitude_weight=45"], progress=False)
+    train_vocoder(
+        corpus,
+        run,
+        overrides=TINY
+        + ["train.steps=8", "train.log_every=4", "train.warmup_steps=8", "train.magnitude_weight=45"],
+        progress=False,
+    )
     steps = [m for m in metrics(run) if "loss_mag" in m]
     assert len(steps) == 2 and all(m["loss_mag"] > 0 for m in steps)
     # The loss itself teaches the magnitude: on one fixed batch it falls steadily.
-    from audiogan.data.audio import load_audio
     from audiogan.config import FeatureConfig
+    from audiogan.data.audio import load_audio
     from audiogan.features import MelFrontEnd
     from audiogan.vocoder.losses import magnitude_l1
 
@@ -186,7 +242,9 @@ def test_magnitude_supervision_is_logged_and_lowers_the_magnitude_error(corpus: 
     audio = torch.from_numpy(load_audio(sorted(corpus.rglob("*.wav"))[0], 8000))[: 20 * 64][None]
     mel = MelFrontEnd(fc).log_mel(audio).transpose(1, 2)[..., :20]
     torch.manual_seed(0)
-    vocoder = get_registry().build("vocoder", "istft", {"dim": 32, "intermediate_dim": 64, "num_layers": 2}, fc, 0)
+    vocoder = get_registry().build(
+        "vocoder", "istft", {"dim": 32, "intermediate_dim": 64, "num_layers": 2}, fc, 0
+    )
     optimizer = torch.optim.Adam(vocoder.parameters(), lr=2e-3)
     losses = []
     for _ in range(30):
@@ -232,8 +290,13 @@ def test_divergence_guard_restores_then_gives_up(corpus: Path, tmp_path: Path) -
     plugin = tmp_path / "nan_vocoder.py"
     plugin.write_text(NAN_PLUGIN)
     registry = get_registry(extra=(str(plugin),))
-    overrides = TINY + ["vocoder.name=\"nan-istft\"", "train.steps=40", "train.divergence_patience=3",
-                        "train.max_restores=1", "train.checkpoint_every=2"]
+    overrides = TINY + [
+        'vocoder.name="nan-istft"',
+        "train.steps=40",
+        "train.divergence_patience=3",
+        "train.max_restores=1",
+        "train.checkpoint_every=2",
+    ]
     with pytest.warns(RuntimeWarning, match="non-finite steps in a row"), pytest.raises(TrainingDiverged):
         train_vocoder(corpus, tmp_path / "run", overrides=overrides, registry=registry, progress=False)
     # The last good checkpoint is intact and loadable.
@@ -248,13 +311,23 @@ def test_gan_run_then_vocoder_then_generate_uses_it(corpus: Path, tmp_path: Path
 
     run = tmp_path / "run"
     features = {"sample_rate": 8000, "n_fft": 256, "hop_length": 64, "n_mels": 32}
-    train(corpus, run, {"train": {"steps": 2, "batch_size": 2, "seq_frames": 8, "sample_every": 0, "threads": 1},
-                        "feature": features, "generator": {"hidden_size": 16, "num_layers": 1},
-                        "discriminator": {"hidden_size": 16, "num_layers": 1}, "vocoder": {"n_iter": 2}},
-          progress=False)
+    train(
+        corpus,
+        run,
+        {
+            "train": {"steps": 2, "batch_size": 2, "seq_frames": 8, "sample_every": 0, "threads": 1},
+            "feature": features,
+            "generator": {"hidden_size": 16, "num_layers": 1},
+            "discriminator": {"hidden_size": 16, "num_layers": 1},
+            "vocoder": {"n_iter": 2},
+        },
+        progress=False,
+    )
     overrides = [o for o in TINY if not o.startswith("feature.")] + ["train.steps=2", "train.threads=1"]
     train_vocoder(corpus, run, overrides=overrides, progress=False)
-    assert (run / "checkpoints" / "last.pt").is_file() and (run / "vocoder" / "checkpoints" / "last.pt").is_file()
+    assert (run / "checkpoints" / "last.pt").is_file() and (
+        run / "vocoder" / "checkpoints" / "last.pt"
+    ).is_file()
     synth = audiogan.load(run, device="cpu")
     assert synth.vocoder_name == "istft"
     (clip,) = synth.generate(n=1, seconds=0.25, seed=1)

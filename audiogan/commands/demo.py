@@ -23,11 +23,19 @@ def demo_config(steps: int, minutes: float) -> dict[str, Any]:
     """The demo's training config: small sizes that learn visibly within minutes on 2 CPU cores."""
     return {
         "train": {
-            "steps": steps, "max_minutes": minutes, "batch_size": 32, "seq_frames": 32,
+            "steps": steps,
+            "max_minutes": minutes,
+            "batch_size": 32,
+            "seq_frames": 32,
             # Measured on this corpus (benchmarks/learning.py, 600 steps): lr 2e-4/4e-4 with feature
             # matching 1 reached window FD ~37; 5e-4/1e-3 with feature matching 10 reached ~10.
-            "lr_g": 5e-4, "lr_d": 1e-3, "feature_matching": 10.0,
-            "log_every": 25, "checkpoint_every": 250, "sample_every": 0, "sample_frames": 63,
+            "lr_g": 5e-4,
+            "lr_d": 1e-3,
+            "feature_matching": 10.0,
+            "log_every": 25,
+            "checkpoint_every": 250,
+            "sample_every": 0,
+            "sample_frames": 63,
         },
         "feature": {"n_mels": 64},
         "generator": {"name": "gru", "hidden_size": 128, "num_layers": 2, "latent_dim": 32, "noise_dim": 8},
@@ -37,28 +45,55 @@ def demo_config(steps: int, minutes: float) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``audiogan demo``."""
-    parser.add_argument("--out", type=Path, default=Path("audiogan-demo"), metavar="DIR",
-                        help="where the corpus, run folder and samples go (default ./audiogan-demo)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("audiogan-demo"),
+        metavar="DIR",
+        help="where the corpus, run folder and samples go (default ./audiogan-demo)",
+    )
     budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=float, default=None, metavar="M", help="training time budget (default 4)")
+    budget.add_argument(
+        "--minutes", type=float, default=None, metavar="M", help="training time budget (default 4)"
+    )
     budget.add_argument("--steps", type=int, default=None, metavar="N", help="train exactly N steps instead")
-    parser.add_argument("--per-class", type=int, default=4, metavar="K", help="WAVs to generate per class (default 4)")
-    parser.add_argument("--clips", type=int, default=24, metavar="N",
-                        help="clips per class in the synthetic corpus (default 24)")
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
-                        help="CPU threads (default 1: small models gain little from more, and a busy CPU "
-                        "makes extra threads much slower; 0 = torch's default)")
-    parser.add_argument("--device", default="auto", metavar="DEV", help="auto, cpu, cuda or mps (default auto)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a training setting (repeatable)")
+    parser.add_argument(
+        "--per-class", type=int, default=4, metavar="K", help="WAVs to generate per class (default 4)"
+    )
+    parser.add_argument(
+        "--clips",
+        type=int,
+        default=24,
+        metavar="N",
+        help="clips per class in the synthetic corpus (default 24)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="CPU threads (default 1: small models gain little from more, and a busy CPU "
+        "makes extra threads much slower; 0 = torch's default)",
+    )
+    parser.add_argument(
+        "--device", default="auto", metavar="DEV", help="auto, cpu, cuda or mps (default auto)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a training setting (repeatable)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the corpus, train, generate, and print where everything is."""
+    from audiogan.data.synthetic import write_corpus
     from audiogan.errors import ConfigError
     from audiogan.generation.generate import load, write_clips
-    from audiogan.data.synthetic import write_corpus
     from audiogan.training.loop import train
 
     out: Path = args.out
@@ -80,13 +115,25 @@ def run(args: argparse.Namespace) -> int:
     budget = f"{steps} steps" if args.steps is not None else f"{minutes:g} minutes"
     print(f"training a small recurrent GAN for {budget} into {out / 'run'} (Ctrl-C stops early and keeps it)")
     overrides = [f'train.device="{args.device}"', f"train.threads={args.threads}", *args.overrides]
-    result = train(data, out / "run", demo_config(steps, minutes), overrides=overrides, plugins=args.plugin,
-                   progress=not args.no_progress)
+    result = train(
+        data,
+        out / "run",
+        demo_config(steps, minutes),
+        overrides=overrides,
+        plugins=args.plugin,
+        progress=not args.no_progress,
+    )
     synth = load(out / "run", device=args.device if args.device != "auto" else None, plugins=args.plugin)
     requests = [r for name in synth.class_names for r in synth.requests(args.per_class, name, seed=0)]
     clips = synth.render(requests, seconds=1.0)
-    manifest = write_clips(synth, clips, out / "samples", force=True, plot=True,
-                           options={"source": "audiogan demo", "step": result.step})
+    manifest = write_clips(
+        synth,
+        clips,
+        out / "samples",
+        force=True,
+        plot=True,
+        options={"source": "audiogan demo", "step": result.step},
+    )
     print(f"trained {result.step} steps; run folder: {out / 'run'}")
     print(f"generated {len(clips)} WAVs with spectrogram PNGs in {manifest.parent}")
     print(f"real examples for comparison: {data}")

@@ -26,27 +26,58 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``audiogan evaluate``."""
-    parser.add_argument("run", nargs="?", metavar="RUN", help="run folder or generator.pt (optional with --generated)")
-    parser.add_argument("--data", required=True, metavar="DATA_DIR", help="folder of real recordings to compare with")
-    parser.add_argument("--n", type=int, default=None, metavar="N",
-                        help="clips to generate per label (default: as many as the held-out real half has)")
-    parser.add_argument("--generated", metavar="DIR", help="score these audio files instead of generating "
-                        "(labels from DIR/<label>/ subfolders or <label>_ file-name prefixes)")
+    parser.add_argument(
+        "run", nargs="?", metavar="RUN", help="run folder or generator.pt (optional with --generated)"
+    )
+    parser.add_argument(
+        "--data", required=True, metavar="DATA_DIR", help="folder of real recordings to compare with"
+    )
+    parser.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        metavar="N",
+        help="clips to generate per label (default: as many as the held-out real half has)",
+    )
+    parser.add_argument(
+        "--generated",
+        metavar="DIR",
+        help="score these audio files instead of generating "
+        "(labels from DIR/<label>/ subfolders or <label>_ file-name prefixes)",
+    )
     parser.add_argument("--window", type=int, default=8, metavar="K", help="frames per window (default 8)")
-    parser.add_argument("--pca-dim", type=int, default=64, metavar="D",
-                        help="PCA components for window vectors (default 64)")
-    parser.add_argument("--ndb-bins", type=int, default=20, metavar="K", help="k-means bins for NDB (default 20)")
-    parser.add_argument("--level", choices=("rms", "none"), default="rms",
-                        help="match every clip's active RMS before features (default rms)")
-    parser.add_argument("--mel-space", choices=("audio", "generator"), default="audio",
-                        help="score vocoded audio (default) or the generator's frames before the vocoder")
-    parser.add_argument("--vocoder", metavar="NAME_OR_FILE",
-                        help="vocoder name or vocoder.pt (default: the run's vocoder.pt if any, else griffinlim)")
-    parser.add_argument("--device", metavar="DEV", help="device for generation (default: cuda when available)")
+    parser.add_argument(
+        "--pca-dim", type=int, default=64, metavar="D", help="PCA components for window vectors (default 64)"
+    )
+    parser.add_argument(
+        "--ndb-bins", type=int, default=20, metavar="K", help="k-means bins for NDB (default 20)"
+    )
+    parser.add_argument(
+        "--level",
+        choices=("rms", "none"),
+        default="rms",
+        help="match every clip's active RMS before features (default rms)",
+    )
+    parser.add_argument(
+        "--mel-space",
+        choices=("audio", "generator"),
+        default="audio",
+        help="score vocoded audio (default) or the generator's frames before the vocoder",
+    )
+    parser.add_argument(
+        "--vocoder",
+        metavar="NAME_OR_FILE",
+        help="vocoder name or vocoder.pt (default: the run's vocoder.pt if any, else griffinlim)",
+    )
+    parser.add_argument(
+        "--device", metavar="DEV", help="device for generation (default: cuda when available)"
+    )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed for splits, sampling, k-means")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--output", metavar="FILE", help="also write the JSON result to FILE")
-    parser.add_argument("--plot", metavar="PNG", help="write a PNG comparing real and generated mel statistics")
+    parser.add_argument(
+        "--plot", metavar="PNG", help="write a PNG comparing real and generated mel statistics"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
     if args.n is not None and args.n < 1:
         raise ConfigError(f"--n {args.n}: must be >= 1")
     # Checked here: 0 reached the metrics as a ZeroDivisionError / ValueError traceback.
-    for option, value, low in (("--window", args.window, 1), ("--pca-dim", args.pca_dim, 1), ("--ndb-bins", args.ndb_bins, 2)):
+    for option, value, low in (
+        ("--window", args.window, 1),
+        ("--pca-dim", args.pca_dim, 1),
+        ("--ndb-bins", args.ndb_bins, 2),
+    ):
         if value < low:
             raise ConfigError(f"{option} {value}: must be >= {low}")
     result = evaluate(

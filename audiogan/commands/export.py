@@ -21,9 +21,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``audiogan export``."""
     parser.add_argument("run", metavar="RUN_OR_GENERATOR_FILE", help="run folder or its generator.pt")
     parser.add_argument("--out", required=True, metavar="FILE", help="file to write")
-    parser.add_argument("--format", default="torchscript", choices=["torchscript", "onnx"], help="default torchscript")
-    parser.add_argument("--chunk-frames", type=int, default=32, help="frames per start/step call (default 32)")
-    parser.add_argument("--vocoder", metavar="NAME_OR_FILE", help="vocoder to include (default: the run's vocoder.pt if any)")
+    parser.add_argument(
+        "--format", default="torchscript", choices=["torchscript", "onnx"], help="default torchscript"
+    )
+    parser.add_argument(
+        "--chunk-frames", type=int, default=32, help="frames per start/step call (default 32)"
+    )
+    parser.add_argument(
+        "--vocoder", metavar="NAME_OR_FILE", help="vocoder to include (default: the run's vocoder.pt if any)"
+    )
     parser.add_argument("--force", action="store_true", help="overwrite --out")
 
 
@@ -31,7 +37,11 @@ def run(args: argparse.Namespace) -> int:
     """Export and print what was written."""
     from audiogan.generation.export import export
 
-    meta = export(args.run, args.out, args.format, args.chunk_frames, args.force, tuple(args.plugin), args.vocoder)
-    what = f"generator {meta.get('generator')!r}" + (f" + vocoder {meta['vocoder']!r}" if meta.get("vocoder") else "")
+    meta = export(
+        args.run, args.out, args.format, args.chunk_frames, args.force, tuple(args.plugin), args.vocoder
+    )
+    what = f"generator {meta.get('generator')!r}" + (
+        f" + vocoder {meta['vocoder']!r}" if meta.get("vocoder") else ""
+    )
     print(f"wrote {args.out} ({args.format}: {what}, {meta['chunk_frames']} frames per call)")
     return 0

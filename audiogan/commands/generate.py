@@ -34,27 +34,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN_OR_GENERATOR_FILE", help="run folder or its generator.pt")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     parser.add_argument("--n", type=int, default=1, help="clips per label (default 1)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of each clip in seconds, any length (default 2)")
-    parser.add_argument("--label", action="append", default=[], metavar="NAME",
-                        help="class to generate (repeatable); default: each clip's seed picks one")
+    parser.add_argument(
+        "--seconds", type=float, default=2.0, help="length of each clip in seconds, any length (default 2)"
+    )
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="class to generate (repeatable); default: each clip's seed picks one",
+    )
     parser.add_argument("--per-label", type=int, metavar="N", help="N clips of every class")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first clip (default 0)")
     parser.add_argument("--batch-size", type=int, default=16, help="clips vocoded together (default 16)")
-    parser.add_argument("--truncation", type=float, metavar="T", help="draw z from a normal truncated to [-T, T]")
-    parser.add_argument("--vocoder", metavar="NAME_OR_FILE",
-                        help="vocoder name or vocoder.pt (default: the run's vocoder.pt, else griffinlim)")
-    parser.add_argument("--set", action="append", default=[], metavar="vocoder.KEY=VALUE",
-                        help="vocoder setting, e.g. --set vocoder.n_iter=64 (repeatable)")
+    parser.add_argument(
+        "--truncation", type=float, metavar="T", help="draw z from a normal truncated to [-T, T]"
+    )
+    parser.add_argument(
+        "--vocoder",
+        metavar="NAME_OR_FILE",
+        help="vocoder name or vocoder.pt (default: the run's vocoder.pt, else griffinlim)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="vocoder.KEY=VALUE",
+        help="vocoder setting, e.g. --set vocoder.n_iter=64 (repeatable)",
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--format", default="wav", choices=["wav", "flac"], help="audio format (default wav)")
-    parser.add_argument("--subtype", default="PCM_16", choices=["PCM_16", "PCM_24", "FLOAT"], help="sample format (default PCM_16)")
-    parser.add_argument("--headroom", type=float, default=-1.0, metavar="DB", help="peak level in dBFS (default -1)")
-    parser.add_argument("--no-normalise", action="store_true", help="keep the vocoder's level (no peak normalisation)")
-    parser.add_argument("--trim-silence", type=float, metavar="DB",
-                        help="cut leading/trailing audio more than DB below the clip's loudest part")
+    parser.add_argument(
+        "--subtype",
+        default="PCM_16",
+        choices=["PCM_16", "PCM_24", "FLOAT"],
+        help="sample format (default PCM_16)",
+    )
+    parser.add_argument(
+        "--headroom", type=float, default=-1.0, metavar="DB", help="peak level in dBFS (default -1)"
+    )
+    parser.add_argument(
+        "--no-normalise", action="store_true", help="keep the vocoder's level (no peak normalisation)"
+    )
+    parser.add_argument(
+        "--trim-silence",
+        type=float,
+        metavar="DB",
+        help="cut leading/trailing audio more than DB below the clip's loudest part",
+    )
     parser.add_argument("--plot", action="store_true", help="write a spectrogram PNG beside each clip")
-    parser.add_argument("--interpolate", type=_pair, metavar="A,B", help="walk from seed A to seed B (slerp of z)")
-    parser.add_argument("--label-interpolate", type=_pair, metavar="A,B", help="walk from class A to class B (label embedding)")
+    parser.add_argument(
+        "--interpolate", type=_pair, metavar="A,B", help="walk from seed A to seed B (slerp of z)"
+    )
+    parser.add_argument(
+        "--label-interpolate",
+        type=_pair,
+        metavar="A,B",
+        help="walk from class A to class B (label embedding)",
+    )
     parser.add_argument("--steps", type=int, default=8, help="clips in an interpolation (default 8)")
     parser.add_argument("--force", action="store_true", help="overwrite existing files in --out")
 
@@ -90,25 +127,43 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--headroom {args.headroom}: must be <= 0 dBFS (a peak above full scale clips)")
     if args.per_label is not None and (args.label or args.per_label < 1):
         raise ConfigError("--per-label N needs N >= 1 and no --label")
-    synth = load(args.run, device=args.device, vocoder=args.vocoder, vocoder_config=vocoder_settings(args.set),
-                 plugins=args.plugin, headroom_db=args.headroom)
+    synth = load(
+        args.run,
+        device=args.device,
+        vocoder=args.vocoder,
+        vocoder_config=vocoder_settings(args.set),
+        plugins=args.plugin,
+        headroom_db=args.headroom,
+    )
     if args.interpolate:
         try:
             a, b = (int(x) for x in args.interpolate)
         except ValueError:
-            raise ConfigError(f"--interpolate {','.join(args.interpolate)}: expected two integer seeds") from None
+            raise ConfigError(
+                f"--interpolate {','.join(args.interpolate)}: expected two integer seeds"
+            ) from None
         if len(args.label) > 1:
             raise ConfigError("--interpolate takes at most one --label")
-        requests = interpolation(synth, a, b, args.steps, args.label[0] if args.label else None, args.truncation)
+        requests = interpolation(
+            synth, a, b, args.steps, args.label[0] if args.label else None, args.truncation
+        )
     elif args.label_interpolate:
         requests = label_interpolation(synth, *args.label_interpolate, args.steps, args.seed)
     else:
         requests = plan(synth, args.n, args.label, args.per_label, args.seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        clips = synth.render(requests, args.seconds, args.batch_size, args.truncation,
-                             normalise=not args.no_normalise, trim_db=args.trim_silence)
-    options = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("debug", "strict", "force")}
+        clips = synth.render(
+            requests,
+            args.seconds,
+            args.batch_size,
+            args.truncation,
+            normalise=not args.no_normalise,
+            trim_db=args.trim_silence,
+        )
+    options = {
+        k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("debug", "strict", "force")
+    }
     manifest = write_clips(synth, clips, args.out, args.format, args.subtype, args.force, args.plot, options)
     for warning in caught:
         print(f"audiogan: warning: {warning.message}")

@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     if shown:
         rows = [["NAME", "KIND", "PLUGIN", "DISTRIBUTION", "VERSION", "DESCRIPTION"]]
         for c in shown:
-            rows.append([c.name, c.kind, c.plugin, c.distribution or "(local)", c.version or "-", c.description])
+            rows.append(
+                [c.name, c.kind, c.plugin, c.distribution or "(local)", c.version or "-", c.description]
+            )
         if not args.all:
             print()
         print(_table(rows))

@@ -38,20 +38,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``audiogan prepare``."""
     from audiogan.data.dataset import DEFAULT_MIN_SECONDS
 
-    parser.add_argument("data_dir", metavar="DATA_DIR", help="folder of recordings (class subfolders optional)")
-    parser.add_argument("--cache-dir", metavar="DIR", help="where to keep the feature cache "
-                        "(default: DATA_DIR/.audiogan-cache, or ~/.cache/audiogan when DATA_DIR is read-only)")
-    feats = parser.add_argument_group("features (must match what training uses; defaults are FeatureConfig's)")
-    feats.add_argument("--sample-rate", type=int, metavar="HZ", help="resample every file to HZ (default 16000)")
+    parser.add_argument(
+        "data_dir", metavar="DATA_DIR", help="folder of recordings (class subfolders optional)"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where to keep the feature cache "
+        "(default: DATA_DIR/.audiogan-cache, or ~/.cache/audiogan when DATA_DIR is read-only)",
+    )
+    feats = parser.add_argument_group(
+        "features (must match what training uses; defaults are FeatureConfig's)"
+    )
+    feats.add_argument(
+        "--sample-rate", type=int, metavar="HZ", help="resample every file to HZ (default 16000)"
+    )
     feats.add_argument("--n-mels", type=int, metavar="N", help="mel bins per frame (default 80)")
     feats.add_argument("--hop-length", type=int, metavar="N", help="samples between frames (default 256)")
     feats.add_argument("--n-fft", type=int, metavar="N", help="STFT size in samples (default 1024)")
-    feats.add_argument("--set", action="append", default=[], metavar="feature.KEY=VALUE",
-                       help="set any FeatureConfig field, e.g. feature.f_max=7600 or feature.win_length=800 "
-                       "(repeatable; applied after the options above)")
-    parser.add_argument("--workers", type=int, metavar="N", help="decoding processes (default: CPU cores, at most 8)")
-    parser.add_argument("--min-seconds", type=float, default=DEFAULT_MIN_SECONDS, metavar="S",
-                        help=f"skip files shorter than S seconds (default {DEFAULT_MIN_SECONDS:g})")
+    feats.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="feature.KEY=VALUE",
+        help="set any FeatureConfig field, e.g. feature.f_max=7600 or feature.win_length=800 "
+        "(repeatable; applied after the options above)",
+    )
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="decoding processes (default: CPU cores, at most 8)"
+    )
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=DEFAULT_MIN_SECONDS,
+        metavar="S",
+        help=f"skip files shorter than S seconds (default {DEFAULT_MIN_SECONDS:g})",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -61,7 +83,12 @@ def feature_config_from_args(args: argparse.Namespace) -> Any:
     from audiogan.errors import ConfigError
 
     section: dict[str, Any] = {}
-    for flag, key in (("sample_rate", "sample_rate"), ("n_mels", "n_mels"), ("hop_length", "hop_length"), ("n_fft", "n_fft")):
+    for flag, key in (
+        ("sample_rate", "sample_rate"),
+        ("n_mels", "n_mels"),
+        ("hop_length", "hop_length"),
+        ("n_fft", "n_fft"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             section[key] = value
@@ -97,7 +124,9 @@ def summary(ds: Any) -> str:
     ]
     if ds.num_classes:
         counts = ds.class_counts()
-        lines.append(f"classes:     {ds.num_classes}: " + ", ".join(f"{name} ({n})" for name, n in counts.items()))
+        lines.append(
+            f"classes:     {ds.num_classes}: " + ", ".join(f"{name} ({n})" for name, n in counts.items())
+        )
     else:
         lines.append("classes:     none (unlabelled: no first-level subfolders)")
     groups: dict[str, list[str]] = defaultdict(list)

@@ -21,10 +21,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``audiogan resynth``."""
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--run", metavar="RUN_OR_GENERATOR_FILE", help="use this run's FeatureConfig (and vocoder.pt)")
-    parser.add_argument("--vocoder", metavar="NAME_OR_FILE", help="vocoder name or vocoder.pt (default: the run's, else griffinlim)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="vocoder.KEY=VALUE, or feature.KEY=VALUE without --run (repeatable)")
+    parser.add_argument(
+        "--run", metavar="RUN_OR_GENERATOR_FILE", help="use this run's FeatureConfig (and vocoder.pt)"
+    )
+    parser.add_argument(
+        "--vocoder",
+        metavar="NAME_OR_FILE",
+        help="vocoder name or vocoder.pt (default: the run's, else griffinlim)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="vocoder.KEY=VALUE, or feature.KEY=VALUE without --run (repeatable)",
+    )
     parser.add_argument("--device", help="cpu, cuda ... (default: cuda when available)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
@@ -44,8 +55,17 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--set {section}=…: expected {section}.KEY=VALUE")
     if "feature" in tree and args.run:
         raise ConfigError("--set feature.…: the run's FeatureConfig is fixed; drop --run to choose features")
-    results = resynthesize(args.files, args.out, args.run, args.vocoder, tree.get("vocoder"), tree.get("feature"),
-                           args.plugin, args.device, args.force)
+    results = resynthesize(
+        args.files,
+        args.out,
+        args.run,
+        args.vocoder,
+        tree.get("vocoder"),
+        tree.get("feature"),
+        args.plugin,
+        args.device,
+        args.force,
+    )
     for r in results:
         print(f"{r['input']} -> {r['file']} (log-mel L1 {r['mel_l1']:.3f})")
     return 0

@@ -22,44 +22,84 @@ Several GPUs or machines: launch with torchrun, e.g.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``audiogan train``."""
-    parser.add_argument("data_dir", metavar="DATA_DIR", type=Path, help="folder of audio files (subfolders = classes)")
+    parser.add_argument(
+        "data_dir", metavar="DATA_DIR", type=Path, help="folder of audio files (subfolders = classes)"
+    )
     # --run-dir: the same option under a name torchrun's own parser cannot mistake for its --run-path
-    parser.add_argument("--run", "--run-dir", dest="run", required=True, type=Path, metavar="DIR",
-                        help="run folder to write, e.g. runs/NAME")
-    parser.add_argument("--config", type=Path, metavar="TOML", help="TOML file with [train] [data] [feature] "
-                        "[generator] [discriminator] [vocoder] sections")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one setting (repeatable)")
-    parser.add_argument("--generator", metavar="NAME", help="generator plugin (default lstm; see 'audiogan plugins')")
+    parser.add_argument(
+        "--run",
+        "--run-dir",
+        dest="run",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="run folder to write, e.g. runs/NAME",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="TOML",
+        help="TOML file with [train] [data] [feature] [generator] [discriminator] [vocoder] sections",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting (repeatable)",
+    )
+    parser.add_argument(
+        "--generator", metavar="NAME", help="generator plugin (default lstm; see 'audiogan plugins')"
+    )
     parser.add_argument("--discriminator", metavar="NAME", help="discriminator plugin (default lstm)")
     parser.add_argument("--steps", type=int, metavar="N", help="total training steps")
     parser.add_argument("--batch-size", type=int, metavar="B", help="sequences per batch")
     parser.add_argument("--seq-frames", type=int, metavar="T", help="frames per training crop")
-    parser.add_argument("--eval-every", type=int, metavar="N", help="score the EMA generator (window FD) every N "
-                        "steps and keep the best as checkpoints/best.pt (0 = off; default 1000)")
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="N",
+        help="score the EMA generator (window FD) every N "
+        "steps and keep the best as checkpoints/best.pt (0 = off; default 1000)",
+    )
     parser.add_argument("--minutes", type=float, metavar="M", help="stop (with a checkpoint) after M minutes")
-    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (1 is best on a busy CPU)")
+    parser.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads for torch (1 is best on a busy CPU)"
+    )
     parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     parser.add_argument("--compile", action="store_true", default=None, help="torch.compile G and D")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.pt")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="no progress bar: print a status line every train.log_every steps instead (for log files)")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar: print a status line every train.log_every steps instead (for log files)",
+    )
 
 
 def cli_overrides(args: argparse.Namespace) -> list[str]:
     """The named options as ``section.key=value`` strings, applied after ``--set`` (so they win)."""
     named = {
-        "generator.name": args.generator, "discriminator.name": args.discriminator, "train.steps": args.steps,
-        "train.batch_size": args.batch_size, "train.seq_frames": args.seq_frames, "train.device": args.device,
-        "train.compile": args.compile, "train.max_minutes": args.minutes, "train.threads": args.threads,
+        "generator.name": args.generator,
+        "discriminator.name": args.discriminator,
+        "train.steps": args.steps,
+        "train.batch_size": args.batch_size,
+        "train.seq_frames": args.seq_frames,
+        "train.device": args.device,
+        "train.compile": args.compile,
+        "train.max_minutes": args.minutes,
+        "train.threads": args.threads,
         "train.eval_every": args.eval_every,
     }
     out = []
     for key, value in named.items():
         if value is None:
             continue
-        text = ("true" if value else "false") if isinstance(value, bool) else (
-            f'"{value}"' if isinstance(value, str) else str(value))
+        text = (
+            ("true" if value else "false")
+            if isinstance(value, bool)
+            else (f'"{value}"' if isinstance(value, str) else str(value))
+        )
         out.append(f"{key}={text}")
     return out
 
@@ -67,20 +107,29 @@ def cli_overrides(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Resolve the configuration, train, and say where everything went."""
     from audiogan.config import load_toml
-    from audiogan.training.distributed import from_env
     from audiogan.errors import ConfigError
+    from audiogan.training.distributed import from_env
     from audiogan.training.loop import train
 
     if args.resume and args.config is not None:
         raise ConfigError("--resume uses the run's own config; pass changes with --set, not --config")
     tree = load_toml(args.config) if args.config is not None else {}
-    result = train(args.data_dir, args.run, tree, overrides=list(args.overrides) + cli_overrides(args),
-                   resume=args.resume, plugins=args.plugin, progress=not args.no_progress)
+    result = train(
+        args.data_dir,
+        args.run,
+        tree,
+        overrides=list(args.overrides) + cli_overrides(args),
+        resume=args.resume,
+        plugins=args.plugin,
+        progress=not args.no_progress,
+    )
     if not from_env().main:  # under torchrun, rank 0 speaks for the group
         return 130 if result.interrupted else 0
     if result.interrupted:
-        print(f"interrupted at step {result.step}; checkpoint saved in {result.run_dir / 'checkpoints'}; "
-              f"continue with: audiogan train {args.data_dir} --run {args.run} --resume")
+        print(
+            f"interrupted at step {result.step}; checkpoint saved in {result.run_dir / 'checkpoints'}; "
+            f"continue with: audiogan train {args.data_dir} --run {args.run} --resume"
+        )
         return 130
     print(f"trained to step {result.step} ({result.skipped} skipped steps, {result.restores} restores)")
     print(f"run folder: {result.run_dir}  (generator: {result.run_dir / 'generator.pt'})")

@@ -24,9 +24,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``audiogan train-vocoder``."""
     parser.add_argument("data_dir", metavar="DATA_DIR", type=Path, help="folder of audio files")
     parser.add_argument("--run", required=True, type=Path, metavar="DIR", help="run folder, e.g. runs/NAME")
-    parser.add_argument("--config", type=Path, metavar="TOML", help="TOML file with [train] [vocoder] [feature] sections")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one setting (repeatable)")
+    parser.add_argument(
+        "--config", type=Path, metavar="TOML", help="TOML file with [train] [vocoder] [feature] sections"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting (repeatable)",
+    )
     parser.add_argument("--vocoder", metavar="NAME", help="trainable vocoder plugin (default istft)")
     parser.add_argument("--steps", type=int, metavar="N", help="total training steps")
     parser.add_argument("--batch-size", type=int, metavar="B", help="crops per batch")
@@ -37,10 +45,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cli_overrides(args: argparse.Namespace) -> list[str]:
     """The named options as ``section.key=value`` strings, applied after ``--set`` (so they win)."""
-    named = {"vocoder.name": args.vocoder, "train.steps": args.steps, "train.batch_size": args.batch_size,
-             "train.device": args.device}
-    return [f'{key}="{value}"' if isinstance(value, str) else f"{key}={value}"
-            for key, value in named.items() if value is not None]
+    named = {
+        "vocoder.name": args.vocoder,
+        "train.steps": args.steps,
+        "train.batch_size": args.batch_size,
+        "train.device": args.device,
+    }
+    return [
+        f'{key}="{value}"' if isinstance(value, str) else f"{key}={value}"
+        for key, value in named.items()
+        if value is not None
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,19 +67,33 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.config is not None:
         raise ConfigError("--resume uses the run's own vocoder config; pass changes with --set, not --config")
     tree = load_toml(args.config) if args.config is not None else {}
-    result = train_vocoder(args.data_dir, args.run, tree, overrides=list(args.overrides) + cli_overrides(args),
-                           resume=args.resume, plugins=args.plugin, progress=not args.no_progress)
+    result = train_vocoder(
+        args.data_dir,
+        args.run,
+        tree,
+        overrides=list(args.overrides) + cli_overrides(args),
+        resume=args.resume,
+        plugins=args.plugin,
+        progress=not args.no_progress,
+    )
     vocoder_file = Path(args.run) / "vocoder.pt"
     if result.interrupted:
-        print(f"interrupted at step {result.step}; checkpoint saved in {result.run_dir / 'checkpoints'}; "
-              f"continue with: audiogan train-vocoder {args.data_dir} --run {args.run} --resume")
+        print(
+            f"interrupted at step {result.step}; checkpoint saved in {result.run_dir / 'checkpoints'}; "
+            f"continue with: audiogan train-vocoder {args.data_dir} --run {args.run} --resume"
+        )
         return 130
     mel = result.metrics.get("loss_mel")
-    print(f"trained the vocoder to step {result.step} ({result.skipped} skipped steps, {result.restores} restores"
-          + (f", mel L1 {mel:.3f}" if mel is not None else "") + ")")
+    print(
+        f"trained the vocoder to step {result.step} ({result.skipped} skipped steps, {result.restores} restores"
+        + (f", mel L1 {mel:.3f}" if mel is not None else "")
+        + ")"
+    )
     print(f"vocoder: {vocoder_file}  (training state: {result.run_dir})")
     if result.samples is not None:
         print(f"resynthesised samples: {result.samples}")
     name = args.vocoder or "istft"
-    print(f"use it: audiogan generate {args.run} ...  or  --vocoder {name} --set vocoder.checkpoint={vocoder_file}")
+    print(
+        f"use it: audiogan generate {args.run} ...  or  --vocoder {name} --set vocoder.checkpoint={vocoder_file}"
+    )
     return 0

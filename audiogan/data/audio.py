@@ -34,7 +34,20 @@ __all__ = [
 # File name endings treated as audio by folder scans (lower case). Anything libsndfile can read
 # is decoded regardless of its name; this list only decides which files a scan looks at.
 AUDIO_EXTENSIONS: tuple[str, ...] = (
-    ".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64",
+    ".wav",
+    ".wave",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".mp3",
+    ".aif",
+    ".aiff",
+    ".aifc",
+    ".au",
+    ".snd",
+    ".caf",
+    ".w64",
+    ".rf64",
 )
 
 # Skip reasons (stable strings: reports group by them and tests match them).
@@ -102,7 +115,9 @@ def decode(path: str | os.PathLike, max_seconds: float | None = MAX_SECONDS) -> 
             # The header's frame count is checked before reading: decoding is all in memory.
             if max_seconds is not None and handle.frames > max_seconds * rate:
                 raise AudioFileError(
-                    path, REASON_TOO_LONG, f"{handle.frames / rate:.0f} s > {max_seconds:g} s; split it into shorter files"
+                    path,
+                    REASON_TOO_LONG,
+                    f"{handle.frames / rate:.0f} s > {max_seconds:g} s; split it into shorter files",
                 )
             data = handle.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError, EOFError) as exc:

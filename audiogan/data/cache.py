@@ -26,16 +26,17 @@ import sys
 import time
 import uuid
 import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
 from audiogan.config import FeatureConfig
+from audiogan.data.scan import REASON_OUTSIDE, REASON_UNLABELLED, Candidate, Scan, scan_folder  # noqa: F401 (re-exported)
 from audiogan.errors import DataError
 from audiogan.features import extract_many
 from audiogan.fileio import write_text_atomic
-from audiogan.data.scan import REASON_OUTSIDE, REASON_UNLABELLED, Candidate, Scan, scan_folder  # noqa: F401 (re-exported)
 
 MANIFEST = "manifest.json"
 CACHE_FORMAT = "audiogan-feature-cache"
@@ -48,13 +49,16 @@ REASON_TOO_SHORT = "shorter than min_seconds"
 
 # ----------------------------------------------------------------------------- decoding workers
 
+
 def _worker_init() -> None:
     import torch
 
     torch.set_num_threads(1)  # one core per worker process; the pool is the parallelism
 
 
-def _extract_chunk(root: str, rels: list[str], fc_dict: dict[str, Any]) -> list[tuple[str, Any, float, str | None]]:
+def _extract_chunk(
+    root: str, rels: list[str], fc_dict: dict[str, Any]
+) -> list[tuple[str, Any, float, str | None]]:
     fc = FeatureConfig.from_dict(fc_dict)
     results = extract_many([os.path.join(root, rel) for rel in rels], fc)  # decode + resample + log-mel
     return [(rel, *result) for rel, result in zip(rels, results)]
@@ -149,7 +153,9 @@ def _writable(folder: Path) -> bool:
     return not no_write_bits and os.access(folder, os.W_OK)
 
 
-def cache_folder(root: str | os.PathLike, fc: FeatureConfig, cache_dir: str | os.PathLike | None = None) -> Path:
+def cache_folder(
+    root: str | os.PathLike, fc: FeatureConfig, cache_dir: str | os.PathLike | None = None
+) -> Path:
     """Where the cache for ``root`` under ``fc``'s layout lives.
 
     Default ``<root>/.audiogan-cache/<layout_key>``; when ``root`` is read-only (and has no cache
@@ -218,8 +224,13 @@ def _check_rows(columns: dict[str, list[Any]], rows: int) -> None:
     if any(len(columns[k]) != n for k in COLUMNS):
         raise ValueError("manifest columns differ in length")
     for offset, frames, reason in zip(columns["offset"], columns["frames"], columns["reason"]):
-        if reason is None and not (isinstance(offset, int) and isinstance(frames, int) and 0 <= offset
-                                   and 0 < frames and offset + frames <= rows):
+        if reason is None and not (
+            isinstance(offset, int)
+            and isinstance(frames, int)
+            and 0 <= offset
+            and 0 < frames
+            and offset + frames <= rows
+        ):
             raise ValueError(f"manifest rows {offset!r}+{frames!r} lie outside the array")
 
 
@@ -256,7 +267,9 @@ def build_cache(
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataError(f"cannot create feature cache {folder}: {exc.strerror}; choose another with --cache-dir") from None
+        raise DataError(
+            f"cannot create feature cache {folder}: {exc.strerror}; choose another with --cache-dir"
+        ) from None
     with _locked(folder):
         old, todo, hit = _plan(scan, fc, folder)  # another process may have built it meanwhile
         if hit:
@@ -285,7 +298,9 @@ def _locked(folder: Path) -> Iterator[None]:
     try:
         handle = open(folder / ".lock", "a+b")
     except OSError as exc:
-        raise DataError(f"cannot write to feature cache {folder}: {exc.strerror}; choose another with --cache-dir") from None
+        raise DataError(
+            f"cannot write to feature cache {folder}: {exc.strerror}; choose another with --cache-dir"
+        ) from None
     with handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the handle closes
         yield
@@ -331,7 +346,12 @@ def _write(
                 for results in _extract_all(scan.root, ordered, fc, workers if len(todo) >= 64 else 1):
                     for rel, frames, seconds, reason in results:
                         cand = by_rel[rel]
-                        entry = {"size": cand.size, "mtime_ns": cand.mtime_ns, "seconds": seconds, "reason": reason}
+                        entry = {
+                            "size": cand.size,
+                            "mtime_ns": cand.mtime_ns,
+                            "seconds": seconds,
+                            "reason": reason,
+                        }
                         if frames is not None:
                             entry.update(offset=offset, frames=int(frames.shape[0]))
                             append(out, frames)

@@ -23,16 +23,15 @@ import os
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
-from audiogan.data import audio
-
-from audiogan.data import cache
 from audiogan.config import FeatureConfig
+from audiogan.data import audio, cache
 from audiogan.errors import DataError
 
 __all__ = ["Batch", "FeatureSet", "SequenceSampler", "load_dataset", "DEFAULT_MIN_SECONDS"]
@@ -109,7 +108,9 @@ class FeatureSet:
 
     def normalise(self, log_mel: np.ndarray) -> np.ndarray:
         """Raw log-mel ``(..., M)`` -> normalised float32 with this set's statistics."""
-        return ((np.asarray(log_mel, dtype=np.float32) - self._mean) / self._scale).astype(np.float32, copy=False)
+        return ((np.asarray(log_mel, dtype=np.float32) - self._mean) / self._scale).astype(
+            np.float32, copy=False
+        )
 
     def clip(self, i: int) -> np.ndarray:
         """Normalised features of clip ``i``: float32 ``(T_i, M)`` (a fresh array)."""
@@ -227,8 +228,18 @@ def load_dataset(
         "seconds": time.perf_counter() - started,
     }
     return FeatureSet(
-        root, fc, index.data, files, labels, offsets_a, lengths_a, seconds,
-        class_names, skipped, cache_dir=folder, build=build,
+        root,
+        fc,
+        index.data,
+        files,
+        labels,
+        offsets_a,
+        lengths_a,
+        seconds,
+        class_names,
+        skipped,
+        cache_dir=folder,
+        build=build,
     )
 
 
@@ -241,10 +252,14 @@ class Batch:
     labels: torch.Tensor | None
     mask: torch.Tensor
 
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         """The same batch on ``device``."""
         labels = None if self.labels is None else self.labels.to(device, non_blocking=non_blocking)
-        return Batch(self.frames.to(device, non_blocking=non_blocking), labels, self.mask.to(device, non_blocking=non_blocking))
+        return Batch(
+            self.frames.to(device, non_blocking=non_blocking),
+            labels,
+            self.mask.to(device, non_blocking=non_blocking),
+        )
 
 
 class SequenceSampler:
@@ -281,7 +296,9 @@ class SequenceSampler:
         self.rank = int(rank)
         self.world_size = int(world_size)
         self.batches_drawn = 0
-        eligible = np.arange(len(dataset)) if pad_short else np.flatnonzero(dataset.lengths >= self.seq_frames)
+        eligible = (
+            np.arange(len(dataset)) if pad_short else np.flatnonzero(dataset.lengths >= self.seq_frames)
+        )
         if eligible.size == 0:
             longest = int(dataset.lengths.max())
             seconds = longest * dataset.feature_config.hop_length / dataset.feature_config.sample_rate
@@ -309,7 +326,7 @@ class SequenceSampler:
                 self.groups.append(group)
         self._floor = np.float32(math.log(dataset.feature_config.log_floor))
 
-    def __iter__(self) -> "SequenceSampler":
+    def __iter__(self) -> SequenceSampler:
         return self
 
     def __next__(self) -> Batch:
@@ -347,7 +364,12 @@ class SequenceSampler:
 
     def state_dict(self) -> dict[str, int]:
         """What a resumed run needs to continue the exact stream (plain ints)."""
-        return {"seed": self.seed, "batches_drawn": self.batches_drawn, "rank": self.rank, "world_size": self.world_size}
+        return {
+            "seed": self.seed,
+            "batches_drawn": self.batches_drawn,
+            "rank": self.rank,
+            "world_size": self.world_size,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict` (rank and world size stay this sampler's own)."""

@@ -7,8 +7,8 @@ model that learns shows it in a window-level distance, not only in average spect
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import soundfile as sf

@@ -19,20 +19,29 @@ between the two spaces is what the vocoder loses.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from audiogan.evaluation import metrics
-from audiogan.data.audio import AUDIO_EXTENSIONS, load_audio
 from audiogan.config import FeatureConfig
+from audiogan.data.audio import AUDIO_EXTENSIONS, load_audio
 from audiogan.errors import ConfigError, DataError
+from audiogan.evaluation import metrics
 from audiogan.features import MelFrontEnd
 
-__all__ = ["FORMAT", "EvalSet", "evaluate", "evaluate_during_training", "format_table", "load_real",
-           "training_evaluator", "write_plot"]
+__all__ = [
+    "FORMAT",
+    "EvalSet",
+    "evaluate",
+    "evaluate_during_training",
+    "format_table",
+    "load_real",
+    "training_evaluator",
+    "write_plot",
+]
 
 FORMAT = "audiogan-evaluation"
 CANDIDATES = ("generated", "real", "gaussian")
@@ -41,7 +50,9 @@ CANDIDATES = ("generated", "real", "gaussian")
 class EvalSet:
     """Clips as normalised feature sequences ``(T_i, M)`` with int labels (-1 = unlabelled)."""
 
-    def __init__(self, sequences: list[np.ndarray], labels: Sequence[int], durations: Sequence[float] = ()) -> None:
+    def __init__(
+        self, sequences: list[np.ndarray], labels: Sequence[int], durations: Sequence[float] = ()
+    ) -> None:
         self.sequences = sequences
         self.labels = np.asarray(labels, dtype=np.int64)
         self.durations = np.asarray(durations, dtype=np.float64)
@@ -49,7 +60,7 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.sequences)
 
-    def subset(self, index: np.ndarray) -> "EvalSet":
+    def subset(self, index: np.ndarray) -> EvalSet:
         """The clips at ``index``."""
         durations = self.durations[index] if len(self.durations) else ()
         return EvalSet([self.sequences[i] for i in index], self.labels[index], durations)
@@ -86,8 +97,11 @@ def _load(path: Path, sample_rate: int) -> np.ndarray:
 
 
 def _scan(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-                  and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")
+    )
 
 
 def _label_of(path: Path, root: Path, class_names: list[str]) -> int:
@@ -104,7 +118,9 @@ def _label_of(path: Path, root: Path, class_names: list[str]) -> int:
     return -1
 
 
-def load_real(data_dir: str | Path, sample_rate: int) -> tuple[list[np.ndarray], np.ndarray, list[str], list[tuple[str, str]]]:
+def load_real(
+    data_dir: str | Path, sample_rate: int
+) -> tuple[list[np.ndarray], np.ndarray, list[str], list[tuple[str, str]]]:
     """Audio of a real folder at ``sample_rate``: ``(clips, labels, class_names, skipped)``.
 
     The folder is scanned exactly as training scans it (:func:`audiogan.data.cache.scan_folder`:
@@ -168,8 +184,15 @@ def _seeds(counts: dict[int, int], seed: int) -> dict[int, int]:
     return out
 
 
-def _generate(synth: Any, counts: dict[int, int], seconds: dict[int, float], seed: int,
-              mel_space: str, maker: "FeatureMaker", names: Sequence[str] = ()) -> "EvalSet":
+def _generate(
+    synth: Any,
+    counts: dict[int, int],
+    seconds: dict[int, float],
+    seed: int,
+    mel_space: str,
+    maker: FeatureMaker,
+    names: Sequence[str] = (),
+) -> EvalSet:
     """Generated clips label by label as features: vocoded audio through ``maker``, or (with
     ``mel_space="generator"``) the generator's own frames before the vocoder."""
     sequences, labels = [], []
@@ -208,7 +231,9 @@ class Scorer:
         try:
             self.fd = metrics.WindowFD(reference.sequences, k=k, pca_dim=pca_dim)
         except ValueError:
-            raise ConfigError(f"--window {k}: the real clips are too short for windows of {k} frames") from None
+            raise ConfigError(
+                f"--window {k}: the real clips are too short for windows of {k} frames"
+            ) from None
         # NDB on non-overlapping windows: overlapping ones would count each frame k times and
         # make the proportion test see far more independent samples than there are
         self.ref_windows = self.fd.project(reference.sequences, hop=k)
@@ -312,22 +337,34 @@ def evaluate(
 
     # generated set: sizes and lengths follow the held-out half, label by label
     if run_classes and class_names:  # conditional run, labelled data: follow each label
-        counts = {lab: n_per_label if n_per_label is not None else int((held_out.labels == lab).sum())
-                  for lab in range(len(class_names))}
+        counts = {
+            lab: n_per_label if n_per_label is not None else int((held_out.labels == lab).sum())
+            for lab in range(len(class_names))
+        }
     elif run_classes:  # conditional run, unlabelled data: spread over the run's labels, score unlabelled
         share = n_per_label if n_per_label is not None else -(-len(held_out) // len(run_classes))
         counts = {lab: share for lab in range(len(run_classes))}
     else:
         counts = {-1: n_per_label if n_per_label is not None else len(held_out)}
-    seconds = {lab: float(np.median(reference.durations[reference.labels == lab]
-                                    if lab >= 0 and class_names else reference.durations)) for lab in counts}
+    seconds = {
+        lab: float(
+            np.median(
+                reference.durations[reference.labels == lab]
+                if lab >= 0 and class_names
+                else reference.durations
+            )
+        )
+        for lab in counts
+    }
     if generated_dir is not None:
         gen_root = Path(generated_dir)
         files = _scan(gen_root) if gen_root.is_dir() else []
         if not files:
             raise DataError(f"{gen_root}: no audio files to evaluate")
-        generated = EvalSet([maker(_load(f, sample_rate)) for f in files],
-                            [_label_of(f, gen_root, class_names) for f in files])
+        generated = EvalSet(
+            [maker(_load(f, sample_rate)) for f in files],
+            [_label_of(f, gen_root, class_names) for f in files],
+        )
     else:
         if synth is None:
             from audiogan.generation.generate import load
@@ -342,7 +379,9 @@ def evaluate(
     for lab in np.unique(held_out.labels):
         source = [s for s, l in zip(reference.sequences, reference.labels) if l == lab]
         index = np.flatnonzero(held_out.labels == lab)
-        drawn = metrics.gaussian_frame_model(source, [len(held_out.sequences[i]) for i in index], seed=seed + int(lab) + 1)
+        drawn = metrics.gaussian_frame_model(
+            source, [len(held_out.sequences[i]) for i in index], seed=seed + int(lab) + 1
+        )
         for i, seq in zip(index, drawn):
             gauss_sequences[i] = seq
     gaussian = EvalSet(gauss_sequences, held_out.labels)
@@ -355,18 +394,30 @@ def evaluate(
         "run": str(run_or_generator) if isinstance(run_or_generator, (str, Path)) else None,
         "data": str(data_dir),
         "generated_dir": str(generated_dir) if generated_dir is not None else None,
-        "settings": {"window": k, "pca_dim": pca_dim, "ndb_bins": scorer.bins, "seed": seed, "level": level,
-                     "mel_space": mel_space, "n_per_label": n_per_label,
-                     "vocoder": getattr(synth, "vocoder_name", None) if generated_dir is None else None},
+        "settings": {
+            "window": k,
+            "pca_dim": pca_dim,
+            "ndb_bins": scorer.bins,
+            "seed": seed,
+            "level": level,
+            "mel_space": mel_space,
+            "n_per_label": n_per_label,
+            "vocoder": getattr(synth, "vocoder_name", None) if generated_dir is None else None,
+        },
         "class_names": class_names,
-        "reference": {"clips": len(reference), "diversity": scorer.reference_diversity,
-                      "pca_dim": int(scorer.fd.pca.components.shape[0]) if scorer.fd.pca is not None else k * fc.n_mels,
-                      "skipped": [list(s) for s in skipped]},
+        "reference": {
+            "clips": len(reference),
+            "diversity": scorer.reference_diversity,
+            "pca_dim": int(scorer.fd.pca.components.shape[0]) if scorer.fd.pca is not None else k * fc.n_mels,
+            "skipped": [list(s) for s in skipped],
+        },
         "results": {name: scorer.score(s) for name, s in sets.items()},
     }
     result = _clean(result)
     if plot is not None:
-        write_plot(plot, {"real": real.sequences, "generated": generated.sequences, "gaussian": gauss_sequences}, k)
+        write_plot(
+            plot, {"real": real.sequences, "generated": generated.sequences, "gaussian": gauss_sequences}, k
+        )
     return result
 
 
@@ -388,7 +439,9 @@ def _stats_config(audio: list[np.ndarray], sample_rate: int) -> FeatureConfig:
     fc = FeatureConfig(sample_rate=sample_rate)
     front = MelFrontEnd(fc)
     with torch.no_grad():
-        frames = np.concatenate([front.log_mel(torch.from_numpy(np.asarray(a, np.float32)))[0].numpy() for a in audio])
+        frames = np.concatenate(
+            [front.log_mel(torch.from_numpy(np.asarray(a, np.float32)))[0].numpy() for a in audio]
+        )
     fc.mel_mean = frames.mean(0).tolist()
     fc.mel_std = np.maximum(frames.std(0), 1e-3).tolist()
     return fc
@@ -421,9 +474,15 @@ def format_table(result: dict[str, Any]) -> str:
         cells = []
         for name, _ in cols:
             value = result["results"][name].get(key)
-            cells.append("-" if value is None or (isinstance(value, float) and not np.isfinite(value)) else fmt.format(value))
+            cells.append(
+                "-"
+                if value is None or (isinstance(value, float) and not np.isfinite(value))
+                else fmt.format(value)
+            )
         lines.append(f"{title:<22}" + "".join(f"{c:>15}" for c in cells))
-    lines.append("lower is better for FD, NDB and JS; the real column is the floor, iid gaussian has no temporal structure")
+    lines.append(
+        "lower is better for FD, NDB and JS; the real column is the floor, iid gaussian has no temporal structure"
+    )
     return "\n".join(lines)
 
 
@@ -443,8 +502,11 @@ def write_plot(path: str | Path, sets: dict[str, Sequence[np.ndarray]], k: int) 
         axes[1].plot(frames.std(0), label=name)
         lags = range(1, k + 1)
         axes[2].plot(list(lags), [metrics.lag_correlation(seqs, lag) for lag in lags], marker="o", label=name)
-    for ax, title, xlabel in zip(axes, ("mean per mel bin", "std per mel bin", "frame correlation by lag"),
-                                 ("mel bin", "mel bin", "lag (frames)")):
+    for ax, title, xlabel in zip(
+        axes,
+        ("mean per mel bin", "std per mel bin", "frame correlation by lag"),
+        ("mel bin", "mel bin", "lag (frames)"),
+    ):
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.legend()
@@ -456,15 +518,22 @@ def write_plot(path: str | Path, sets: dict[str, Sequence[np.ndarray]], k: int) 
     return path
 
 
-def training_evaluator(dataset: Any, max_clips: int = 256, k: int = 8, pca_dim: int = 64, seed: int = 0) -> metrics.WindowFD:
+def training_evaluator(
+    dataset: Any, max_clips: int = 256, k: int = 8, pca_dim: int = 64, seed: int = 0
+) -> metrics.WindowFD:
     """A :class:`~audiogan.evaluation.metrics.WindowFD` on up to ``max_clips`` clips of a FeatureSet, for the
     training loop's periodic evaluation (generated frames are already in the same normalised scale)."""
     index = np.random.default_rng(seed).permutation(len(dataset))[:max_clips]
     return metrics.WindowFD([np.asarray(dataset.clip(int(i))) for i in index], k=k, pca_dim=pca_dim)
 
 
-def evaluate_during_training(generator: torch.nn.Module, evaluator: metrics.WindowFD, num_clips: int = 64,
-                             n_frames: int | None = None, seed: int = 0) -> dict[str, float]:
+def evaluate_during_training(
+    generator: torch.nn.Module,
+    evaluator: metrics.WindowFD,
+    num_clips: int = 64,
+    n_frames: int | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
     """``{"frame_fd", "window_fd"}`` of ``num_clips`` sequences from ``generator`` (e.g. the EMA copy).
 
     Fixed latents (``seed``) so successive evaluations differ only by the weights; labels cycle

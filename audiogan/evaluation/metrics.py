@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -138,7 +138,7 @@ class PCA:
         self.components: np.ndarray | None = None  # (C, D)
         self.explained_variance_ratio: np.ndarray | None = None
 
-    def fit(self, x: np.ndarray) -> "PCA":
+    def fit(self, x: np.ndarray) -> PCA:
         """Fit on rows of ``x`` ``(N, D)``."""
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] < 2:
@@ -176,7 +176,9 @@ class WindowFD:
     >>> fd.score(generated_clips)                     # doctest: +SKIP
     """
 
-    def __init__(self, real_sequences: Sequence[np.ndarray], k: int = 8, pca_dim: int = 64, hop: int = 1) -> None:
+    def __init__(
+        self, real_sequences: Sequence[np.ndarray], k: int = 8, pca_dim: int = 64, hop: int = 1
+    ) -> None:
         self.k, self.hop = int(k), int(hop)
         windows = window_vectors(real_sequences, self.k, self.hop)
         if windows.shape[0] < 2:
@@ -369,8 +371,15 @@ class ClipClassifier:
     scale of :func:`diversity` (so every set is measured with the same ruler).
     """
 
-    def __init__(self, num_classes: int, hidden: int = 128, steps: int = 300, lr: float = 3e-3,
-                 weight_decay: float = 1e-3, seed: int = 0) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        hidden: int = 128,
+        steps: int = 300,
+        lr: float = 3e-3,
+        weight_decay: float = 1e-3,
+        seed: int = 0,
+    ) -> None:
         self.num_classes, self.hidden, self.steps = int(num_classes), int(hidden), int(steps)
         self.lr, self.weight_decay, self.seed = lr, weight_decay, seed
         self.mean: np.ndarray | None = None
@@ -383,13 +392,15 @@ class ClipClassifier:
             raise RuntimeError("ClipClassifier used before fit")
         return (np.asarray(embeddings, np.float64) - self.mean) / self.std
 
-    def fit(self, embeddings: np.ndarray, labels: np.ndarray) -> "ClipClassifier":
+    def fit(self, embeddings: np.ndarray, labels: np.ndarray) -> ClipClassifier:
         """Train on ``(N, D)`` embeddings with int labels ``(N,)`` in ``[0, num_classes)``."""
         x = np.asarray(embeddings, np.float64)
         y = np.asarray(labels, np.int64)
         self.mean, self.std = x.mean(0), x.std(0) + 1e-6
         generator = torch.Generator().manual_seed(self.seed)
-        model = nn.Sequential(nn.Linear(x.shape[1], self.hidden), nn.GELU(), nn.Linear(self.hidden, self.num_classes))
+        model = nn.Sequential(
+            nn.Linear(x.shape[1], self.hidden), nn.GELU(), nn.Linear(self.hidden, self.num_classes)
+        )
         with torch.no_grad():  # seeded init independent of the global torch RNG
             for param in model.parameters():
                 bound = 1.0 / np.sqrt(param.shape[-1])
@@ -402,8 +413,14 @@ class ClipClassifier:
         self.model = model.eval()
         return self
 
-    def _train(self, model: nn.Sequential, optimiser: torch.optim.Optimizer, inputs: torch.Tensor,
-               targets: torch.Tensor, generator: torch.Generator) -> None:
+    def _train(
+        self,
+        model: nn.Sequential,
+        optimiser: torch.optim.Optimizer,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        generator: torch.Generator,
+    ) -> None:
         for _ in range(self.steps):
             # dropout (p=0.2) with masks from our own generator, so training is reproducible
             hidden = model[1](model[0](inputs))
@@ -448,7 +465,9 @@ def active_rms(audio: np.ndarray, frame: int = 320) -> float:
 def lag_correlation(sequences: Sequence[np.ndarray], lag: int) -> float:
     """Mean over bins of the correlation between frames ``t`` and ``t + lag``, each clip's own mean
     removed (so differences between clips or classes do not pass for temporal structure)."""
-    centred = [np.asarray(s, np.float64) - np.asarray(s, np.float64).mean(0) for s in sequences if len(s) > lag]
+    centred = [
+        np.asarray(s, np.float64) - np.asarray(s, np.float64).mean(0) for s in sequences if len(s) > lag
+    ]
     a = [s[:-lag] for s in centred]
     b = [s[lag:] for s in centred]
     if not a:
@@ -469,6 +488,4 @@ def gaussian_frame_model(
     mean, cov = gaussian_stats(frame_vectors(real_sequences))
     rng = np.random.default_rng(seed)
     root = _sqrt_psd(cov)
-    return [
-        (mean + rng.standard_normal((int(n), mean.shape[0])) @ root).astype(np.float32) for n in lengths
-    ]
+    return [(mean + rng.standard_normal((int(n), mean.shape[0])) @ root).astype(np.float32) for n in lengths]

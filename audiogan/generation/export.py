@@ -43,7 +43,9 @@ def _flatten(state: Any) -> tuple[list[torch.Tensor], Any]:
             tensors += t
             specs.append(s)
         return tensors, specs
-    raise ConfigError(f"cannot export a generator whose state is a {type(state).__name__} (tensors or tuples only)")
+    raise ConfigError(
+        f"cannot export a generator whose state is a {type(state).__name__} (tensors or tuples only)"
+    )
 
 
 def _unflatten(tensors: list[torch.Tensor], spec: Any) -> Any:
@@ -58,8 +60,15 @@ def _unflatten(tensors: list[torch.Tensor], spec: Any) -> Any:
 class _Exportable(nn.Module):
     """The traced surface: ``start``/``step`` (generator), ``to_log_mel``, optional ``vocode``."""
 
-    def __init__(self, generator: nn.Module, mean: torch.Tensor, scale: torch.Tensor, chunk: int,
-                 vocoder: nn.Module | None, spec: Any = None) -> None:
+    def __init__(
+        self,
+        generator: nn.Module,
+        mean: torch.Tensor,
+        scale: torch.Tensor,
+        chunk: int,
+        vocoder: nn.Module | None,
+        spec: Any = None,
+    ) -> None:
         super().__init__()
         self.generator, self.vocoder, self.chunk, self.spec = generator, vocoder, int(chunk), spec
         self.conditional = generator.num_classes > 0
@@ -73,7 +82,9 @@ class _Exportable(nn.Module):
 
     def step(self, z: torch.Tensor, labels: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Continue from ``state``: ``(frames (B, chunk, M), *new_state)``."""
-        frames, new = self.generator(z, labels if self.conditional else None, self.chunk, _unflatten(list(state), self.spec))
+        frames, new = self.generator(
+            z, labels if self.conditional else None, self.chunk, _unflatten(list(state), self.spec)
+        )
         return (frames, *_flatten(new)[0])
 
     def to_log_mel(self, frames: torch.Tensor) -> torch.Tensor:
@@ -106,7 +117,11 @@ def export_torchscript(synth: Any, out: str | Path, chunk_frames: int = 32, batc
         first = probe.start(z, labels)
         _, spec = _flatten(gen(z, labels if probe.conditional else None, 1, None)[1])
         module = _Exportable(gen, mean, scale, chunk_frames, vocoder, spec)
-        inputs: dict[str, tuple] = {"start": (z, labels), "step": (z, labels, *first[1:]), "to_log_mel": (first[0],)}
+        inputs: dict[str, tuple] = {
+            "start": (z, labels),
+            "step": (z, labels, *first[1:]),
+            "to_log_mel": (first[0],),
+        }
         if vocoder is not None:
             inputs["vocode"] = (module.to_log_mel(first[0]),)
         with warnings.catch_warnings():
@@ -149,13 +164,26 @@ def _verify(eager: nn.Module, traced: Any, inputs: dict[str, tuple]) -> None:
             # Float noise relative to the output's scale: an iterative vocoder (istft's projections)
             # traced through other FFT kernels drifts by ~1e-4 of its peak, not per sample.
             if a.shape != b.shape or float((a - b).abs().max()) > 1e-5 + 1e-4 * float(a.abs().max()):
-                diff = (a - b).abs().max().item() if a.shape == b.shape else f"shape {tuple(b.shape)} vs {tuple(a.shape)}"
-                raise ConfigError(f"traced {name}() does not match the eager model (max difference {diff}); "
-                                  "the generator is not traceable")
+                diff = (
+                    (a - b).abs().max().item()
+                    if a.shape == b.shape
+                    else f"shape {tuple(b.shape)} vs {tuple(a.shape)}"
+                )
+                raise ConfigError(
+                    f"traced {name}() does not match the eager model (max difference {diff}); "
+                    "the generator is not traceable"
+                )
 
 
-def export(path: str | Path, out: str | Path, format: str = "torchscript", chunk_frames: int = 32,
-           force: bool = False, plugins: tuple[str, ...] = (), vocoder: str | None = None) -> dict[str, Any]:
+def export(
+    path: str | Path,
+    out: str | Path,
+    format: str = "torchscript",
+    chunk_frames: int = 32,
+    force: bool = False,
+    plugins: tuple[str, ...] = (),
+    vocoder: str | None = None,
+) -> dict[str, Any]:
     """Export run ``path`` to ``out`` as ``torchscript`` (or ``onnx`` when the onnx package is installed)."""
     from audiogan.generation.generate import load
 
@@ -192,7 +220,9 @@ def _export_onnx(synth: Any, out: Path, chunk_frames: int) -> dict[str, Any]:  #
                 return module.start(z, labels)
 
         class _Step(nn.Module):
-            def forward(self, z: torch.Tensor, labels: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            def forward(
+                self, z: torch.Tensor, labels: torch.Tensor, *state: torch.Tensor
+            ) -> tuple[torch.Tensor, ...]:
                 return module.step(z, labels, *state)
 
         step_path = out.with_suffix(".step.onnx")

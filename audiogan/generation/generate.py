@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,10 +20,19 @@ from audiogan import __version__
 from audiogan.config import FeatureConfig
 from audiogan.errors import AudioganError, CheckpointError, ConfigError
 from audiogan.fileio import atomic_path, write_text_atomic
-from audiogan.generation.synthesizer import ClipRequest, Clip, Synthesizer, latent, slerp
+from audiogan.generation.synthesizer import Clip, ClipRequest, Synthesizer, latent, slerp
 
-__all__ = ["load", "load_vocoder", "plan", "interpolation", "label_interpolation", "safe_name", "write_clips",
-           "SEED_RULE", "VOCODER_LAYOUT_FIELDS"]
+__all__ = [
+    "load",
+    "load_vocoder",
+    "plan",
+    "interpolation",
+    "label_interpolation",
+    "safe_name",
+    "write_clips",
+    "SEED_RULE",
+    "VOCODER_LAYOUT_FIELDS",
+]
 
 #: Written into every manifest so a reader can regenerate any single clip.
 SEED_RULE = (
@@ -32,7 +42,16 @@ SEED_RULE = (
     "the seed of the nearer end"
 )
 #: FeatureConfig fields that must agree between a generator and a trained vocoder.
-VOCODER_LAYOUT_FIELDS = ("sample_rate", "n_mels", "hop_length", "n_fft", "win_length", "f_min", "f_max", "log_floor")
+VOCODER_LAYOUT_FIELDS = (
+    "sample_rate",
+    "n_mels",
+    "hop_length",
+    "n_fft",
+    "win_length",
+    "f_min",
+    "f_max",
+    "log_floor",
+)
 
 
 def _device(device: str | torch.device | None) -> torch.device:
@@ -100,7 +119,11 @@ def load(
     if path.is_dir():
         gen_file = path / "generator.pt"
         if not gen_file.is_file():
-            hint = " (training has not finished: checkpoints/last.pt exists)" if (path / "checkpoints" / "last.pt").is_file() else ""
+            hint = (
+                " (training has not finished: checkpoints/last.pt exists)"
+                if (path / "checkpoints" / "last.pt").is_file()
+                else ""
+            )
             raise CheckpointError(f"{gen_file}: missing; this run folder has no generator.pt{hint}")
         run_dir = path
     else:
@@ -115,12 +138,18 @@ def load(
         raise CheckpointError(f"{gen_file}: FeatureConfig has no normalisation statistics")
     voc_module, voc_name, voc_file = _resolve_vocoder(vocoder, vocoder_config, run_dir, fc, registry)
     meta = dict(loaded.meta)
-    meta.update({"run": str(run_dir.resolve()), "generator_file": str(gen_file.resolve()), "vocoder_file": voc_file})
+    meta.update(
+        {"run": str(run_dir.resolve()), "generator_file": str(gen_file.resolve()), "vocoder_file": voc_file}
+    )
     return Synthesizer(loaded.model, fc, voc_module, loaded.class_names, dev, voc_name, meta, headroom_db)
 
 
 def _resolve_vocoder(
-    vocoder: str | Path | None, config: dict[str, Any] | None, run_dir: Path | None, fc: FeatureConfig, registry: Any
+    vocoder: str | Path | None,
+    config: dict[str, Any] | None,
+    run_dir: Path | None,
+    fc: FeatureConfig,
+    registry: Any,
 ) -> tuple[torch.nn.Module, str, str | None]:
     run_vocoder = run_dir / "vocoder.pt" if run_dir is not None else None
     has_run_vocoder = run_vocoder is not None and run_vocoder.is_file()
@@ -138,7 +167,9 @@ def _resolve_vocoder(
         module, name = load_vocoder(run_vocoder, fc, registry, config)
         return module, name, str(run_vocoder.resolve())
     if getattr(cls, "trainable", False) and not (config or {}).get("checkpoint"):
-        where = f"{run_vocoder} is missing or holds another vocoder" if run_vocoder else "no vocoder.pt was given"
+        where = (
+            f"{run_vocoder} is missing or holds another vocoder" if run_vocoder else "no vocoder.pt was given"
+        )
         raise CheckpointError(
             f"vocoder {text!r} needs trained weights but {where}; "
             "train one with 'audiogan train-vocoder', pass its vocoder.pt, or use --vocoder griffinlim"
@@ -173,7 +204,12 @@ def plan(
 
 
 def interpolation(
-    synth: Synthesizer, seed_a: int, seed_b: int, steps: int, label: str | None = None, truncation: float | None = None
+    synth: Synthesizer,
+    seed_a: int,
+    seed_b: int,
+    steps: int,
+    label: str | None = None,
+    truncation: float | None = None,
 ) -> list[ClipRequest]:
     """``steps`` clips walking from seed A's latent to seed B's (spherical); ends equal the plain seeds."""
     if steps < 2:
@@ -187,11 +223,15 @@ def interpolation(
         info = {"interpolate": [seed_a, seed_b], "t": t, "step": i}
         # Noise seed of the nearer end; the label stays put (seed A's pick when none was given)
         # so the walk is through z alone and each end equals the plain clip of its seed.
-        out.append(ClipRequest(seed=seed_a if t < 0.5 else seed_b, label=a.label, z=slerp(za, zb, t), info=info))
+        out.append(
+            ClipRequest(seed=seed_a if t < 0.5 else seed_b, label=a.label, z=slerp(za, zb, t), info=info)
+        )
     return out
 
 
-def label_interpolation(synth: Synthesizer, label_a: str, label_b: str, steps: int, seed: int = 0) -> list[ClipRequest]:
+def label_interpolation(
+    synth: Synthesizer, label_a: str, label_b: str, steps: int, seed: int = 0
+) -> list[ClipRequest]:
     """``steps`` clips of one seed whose label embedding moves linearly from class A to class B."""
     if steps < 2:
         raise ConfigError(f"--steps {steps}: interpolation needs at least 2 steps")
@@ -269,7 +309,9 @@ def write_clips(
     planned = targets + [root / "manifest.json"] + ([t.with_suffix(".png") for t in targets] if plot else [])
     existing = [p for p in planned if p.exists()]
     if existing and not force:
-        raise ConfigError(f"{existing[0]} exists ({len(existing)} file(s) would be overwritten); pass --force to overwrite")
+        raise ConfigError(
+            f"{existing[0]} exists ({len(existing)} file(s) would be overwritten); pass --force to overwrite"
+        )
     entries = []
     for clip, target in zip(clips, targets):
         write_audio(target, clip.audio, synth.sample_rate, format=ext, subtype=subtype)
@@ -295,8 +337,11 @@ def write_clips(
         "run": synth.meta.get("run"),
         "generator_file": synth.meta.get("generator_file"),
         "generator": {k: synth.meta.get(k) for k in ("name", "plugin", "plugin_version", "step")},
-        "vocoder": {"name": synth.vocoder_name, "file": synth.meta.get("vocoder_file"),
-                    "config": _plain(getattr(synth.vocoder, "config", None))},
+        "vocoder": {
+            "name": synth.vocoder_name,
+            "file": synth.meta.get("vocoder_file"),
+            "config": _plain(getattr(synth.vocoder, "config", None)),
+        },
         "sample_rate": synth.sample_rate,
         "format_audio": ext,
         "subtype": subtype,
@@ -318,12 +363,18 @@ def plot_spectrogram(synth: Synthesizer, audio: np.ndarray, path: Path, title: s
     import matplotlib.pyplot as plt
 
     with torch.no_grad():
-        mel = synth.front.log_mel(torch.from_numpy(np.ascontiguousarray(audio)).to(synth.device))[0].cpu().numpy()
+        mel = (
+            synth.front.log_mel(torch.from_numpy(np.ascontiguousarray(audio)).to(synth.device))[0]
+            .cpu()
+            .numpy()
+        )
     fc = synth.feature_config
     fig, ax = plt.subplots(figsize=(8, 3))
     try:
         seconds = audio.shape[-1] / fc.sample_rate
-        image = ax.imshow(mel.T, origin="lower", aspect="auto", extent=(0, seconds, 0, fc.n_mels), cmap="magma")
+        image = ax.imshow(
+            mel.T, origin="lower", aspect="auto", extent=(0, seconds, 0, fc.n_mels), cmap="magma"
+        )
         ax.set_xlabel("seconds")
         ax.set_ylabel("mel bin")
         ax.set_title(title, fontsize=9)

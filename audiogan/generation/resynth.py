@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,11 +43,11 @@ def resynthesize(
     kept (scaled down only if the output would clip). Writes ``<stem>.<vocoder>.wav`` per file and
     ``manifest.json`` with each file's log-mel L1 distance to its input (natural-log units).
     """
-    from audiogan.data.audio import load_audio, write_audio
     from audiogan.contracts import check_vocoder_output
+    from audiogan.data.audio import load_audio, write_audio
     from audiogan.features import MelFrontEnd
-    from audiogan.plugins import get_registry
     from audiogan.generation.synthesizer import OverlapVocoder
+    from audiogan.plugins import get_registry
 
     if not files:
         raise ConfigError("resynth needs at least one audio file")
@@ -86,7 +87,9 @@ def resynthesize(
             if mel.shape[-1] <= max_frames:
                 wave = vocode(mel)
             else:
-                ov = OverlapVocoder(vocode, fc.hop_length, max(8, 2 * math.ceil(fc.win / fc.hop_length)), 2 * fc.hop_length)
+                ov = OverlapVocoder(
+                    vocode, fc.hop_length, max(8, 2 * math.ceil(fc.win / fc.hop_length)), 2 * fc.hop_length
+                )
                 parts = [ov.push(mel[..., i : i + 1024]) for i in range(0, mel.shape[-1], 1024)]
                 wave = torch.cat(parts + [ov.push(mel[..., :0], final=True)], dim=-1)
             wave = wave[0, : audio.shape[0]]
@@ -98,10 +101,23 @@ def resynthesize(
         if peak > 1.0:
             result = (result * (10 ** (-1 / 20)) / peak).astype(np.float32)
         write_audio(target, result, fc.sample_rate)
-        results.append({"input": str(Path(f).resolve()), "file": target.name, "seconds": round(audio.shape[0] / fc.sample_rate, 6),
-                        "mel_l1": round(distance, 4)})
-    manifest = {"format": "audiogan-resynth", "format_version": 1, "audiogan_version": __version__,
-                "run": str(Path(run).resolve()) if run is not None else None, "vocoder": voc_name,
-                "vocoder_config": _plain(getattr(voc, "config", None)), "feature_config": fc.to_dict(), "files": results}
+        results.append(
+            {
+                "input": str(Path(f).resolve()),
+                "file": target.name,
+                "seconds": round(audio.shape[0] / fc.sample_rate, 6),
+                "mel_l1": round(distance, 4),
+            }
+        )
+    manifest = {
+        "format": "audiogan-resynth",
+        "format_version": 1,
+        "audiogan_version": __version__,
+        "run": str(Path(run).resolve()) if run is not None else None,
+        "vocoder": voc_name,
+        "vocoder_config": _plain(getattr(voc, "config", None)),
+        "feature_config": fc.to_dict(),
+        "files": results,
+    }
     write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return results

@@ -6,7 +6,8 @@ Shapes: B = batch, T = frames, M = n_mels, S = samples.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +42,9 @@ class RngStream:
 
     def __init__(self, seed: int, device: torch.device) -> None:
         self.cuda = device.type == "cuda"
-        self.index = device.index if device.index is not None else (torch.cuda.current_device() if self.cuda else None)
+        self.index = (
+            device.index if device.index is not None else (torch.cuda.current_device() if self.cuda else None)
+        )
         with torch.random.fork_rng(devices=[self.index] if self.cuda else []):
             torch.manual_seed(int(seed))
             self.cpu_state = torch.get_rng_state()
@@ -73,7 +76,9 @@ class OverlapVocoder:
     :param vocode: ``(B, M, T)`` log-mel -> ``(B, S)``; sample ``j`` belongs at ``frame0 * hop + j``.
     """
 
-    def __init__(self, vocode: Callable[[torch.Tensor], torch.Tensor], hop: int, context: int, crossfade: int) -> None:
+    def __init__(
+        self, vocode: Callable[[torch.Tensor], torch.Tensor], hop: int, context: int, crossfade: int
+    ) -> None:
         self.vocode, self.hop, self.context = vocode, hop, int(context)
         self.crossfade = max(0, min(int(crossfade), self.context * hop))
         fade = torch.linspace(0.0, 1.0, self.crossfade + 2)[1:-1] if self.crossfade else torch.zeros(0)

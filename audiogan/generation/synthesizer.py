@@ -20,7 +20,8 @@ import contextlib
 import dataclasses
 import math
 import warnings
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,9 +30,26 @@ from torch import nn
 from audiogan.config import FeatureConfig
 from audiogan.errors import ConfigError
 from audiogan.features import MelFrontEnd
-from audiogan.generation.sampling import OverlapVocoder, RngStream, dbfs, fit_length, latent, slerp, trim_silence
+from audiogan.generation.sampling import (
+    OverlapVocoder,
+    RngStream,
+    dbfs,
+    fit_length,
+    latent,
+    slerp,
+    trim_silence,
+)
 
-__all__ = ["BLOCK_FRAMES", "Clip", "ClipRequest", "OverlapVocoder", "Synthesizer", "latent", "slerp", "trim_silence"]
+__all__ = [
+    "BLOCK_FRAMES",
+    "Clip",
+    "ClipRequest",
+    "OverlapVocoder",
+    "Synthesizer",
+    "latent",
+    "slerp",
+    "trim_silence",
+]
 
 #: Frames per generator call. Fixed so that a clip's frames do not depend on how it is requested.
 BLOCK_FRAMES = 32
@@ -65,7 +83,7 @@ class Clip:
 class _GeneratorStream:
     """One sequence being generated: z, label, RNG and recurrent state, read in any frame counts."""
 
-    def __init__(self, synth: "Synthesizer", request: ClipRequest, truncation: float | None) -> None:
+    def __init__(self, synth: Synthesizer, request: ClipRequest, truncation: float | None) -> None:
         self.synth = synth
         g = synth.generator
         if request.z is not None:
@@ -74,7 +92,11 @@ class _GeneratorStream:
             z = latent(request.seed, g.latent_dim, truncation)
         self.z = z.unsqueeze(0).to(synth.device)
         self.labels = None if request.label is None else torch.tensor([request.label], device=synth.device)
-        self.weights = None if request.label_weights is None else request.label_weights.float().unsqueeze(0).to(synth.device)
+        self.weights = (
+            None
+            if request.label_weights is None
+            else request.label_weights.float().unsqueeze(0).to(synth.device)
+        )
         self.rng = RngStream(request.seed, synth.device)
         self.state: Any = None
         self.buffer = torch.zeros(1, 0, synth.feature_config.n_mels, device=synth.device)
@@ -157,7 +179,11 @@ class Synthesizer:
             raise ConfigError(f"label {label!r} given but this model is unconditional (it has no labels)")
         if isinstance(label, str) and label in self.class_names:
             return self.class_names.index(label)
-        if isinstance(label, (int, np.integer)) and not isinstance(label, bool) and 0 <= int(label) < self.num_classes:
+        if (
+            isinstance(label, (int, np.integer))
+            and not isinstance(label, bool)
+            and 0 <= int(label) < self.num_classes
+        ):
             return int(label)
         # Names printed through repr() only when odd: a folder name may hold a newline or NUL.
         names = ", ".join(n if n.isprintable() else repr(n) for n in self.class_names)
@@ -238,7 +264,12 @@ class Synthesizer:
             if mel.shape[-1] <= self.max_vocode_frames:
                 return self._raw_vocode(mel)
             window = max(256, self.max_vocode_frames // 4)
-            ov = OverlapVocoder(self._raw_vocode, self.feature_config.hop_length, self.context_frames(), self.crossfade_samples())
+            ov = OverlapVocoder(
+                self._raw_vocode,
+                self.feature_config.hop_length,
+                self.context_frames(),
+                self.crossfade_samples(),
+            )
             parts = [ov.push(mel[..., i : i + window]) for i in range(0, mel.shape[-1], window)]
             parts.append(ov.push(mel[..., :0], final=True))
             return torch.cat(parts, dim=-1)
@@ -340,28 +371,42 @@ class Synthesizer:
         :param normalise: scale each clip's peak to ``headroom_db`` dBFS.
         :param trim_db: cut leading/trailing audio quieter than this many dB below the clip's loudest frame.
         """
-        clips = self.render(self.requests(n, labels, seed), seconds, batch_size, truncation, normalise, trim_db)
+        clips = self.render(
+            self.requests(n, labels, seed), seconds, batch_size, truncation, normalise, trim_db
+        )
         return [clip.audio for clip in clips]
 
-    def _finish(self, audio: np.ndarray, request: ClipRequest, normalise: bool, trim_db: float | None) -> Clip:
+    def _finish(
+        self, audio: np.ndarray, request: ClipRequest, normalise: bool, trim_db: float | None
+    ) -> Clip:
         if not np.isfinite(audio).all():
-            raise ConfigError(f"clip with seed {request.seed}: the vocoder {self.vocoder_name!r} produced non-finite samples")
+            raise ConfigError(
+                f"clip with seed {request.seed}: the vocoder {self.vocoder_name!r} produced non-finite samples"
+            )
         if trim_db is not None:
             audio = trim_silence(audio, self.feature_config.hop_length, trim_db)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         silent = peak < SILENCE_PEAK
         gain = 1.0
         if silent:
-            warnings.warn(f"clip with seed {request.seed} is silent (peak {dbfs(peak):.1f} dBFS)", stacklevel=3)
+            warnings.warn(
+                f"clip with seed {request.seed} is silent (peak {dbfs(peak):.1f} dBFS)", stacklevel=3
+            )
         elif normalise:
             gain = self.target_peak() / peak
             audio = (audio * gain).astype(np.float32)
-        return Clip(audio, request.seed, request.label, dbfs(peak), 20 * math.log10(gain), silent, dict(request.info))
+        return Clip(
+            audio, request.seed, request.label, dbfs(peak), 20 * math.log10(gain), silent, dict(request.info)
+        )
 
     # ------------------------------------------------------------------ streaming
 
     def stream_frames(
-        self, chunk_frames: int, label: str | int | None = None, seed: int = 0, truncation: float | None = None
+        self,
+        chunk_frames: int,
+        label: str | int | None = None,
+        seed: int = 0,
+        truncation: float | None = None,
     ) -> Iterator[torch.Tensor]:
         """Endless normalised frames ``(chunk_frames, M)`` per chunk; they concatenate to one long clip."""
         request = self.requests(1, label, seed)[0]
@@ -412,5 +457,7 @@ class Synthesizer:
 
 
 def _label_embedding(generator: nn.Module, num_classes: int) -> nn.Embedding | None:
-    found = [m for m in generator.modules() if isinstance(m, nn.Embedding) and m.num_embeddings == num_classes]
+    found = [
+        m for m in generator.modules() if isinstance(m, nn.Embedding) and m.num_embeddings == num_classes
+    ]
     return found[0] if len(found) == 1 else None

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Literal, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import torch
 
@@ -83,18 +84,29 @@ class TrainConfig(LoopConfig):
     batch_size: int = 32  # sequences per batch
     seq_frames: int = 24  # frames per crop (~0.4 s): keeps most FSDD-like one-shots (median ~26 frames)
     loss: str = "hinge"  # hinge | non-saturating | least-squares | wgan-gp
-    feature_matching: float = 10.0  # weight of G's feature-matching loss (10 beat 1 on the synthetic corpus); 0 = off
+    feature_matching: float = (
+        10.0  # weight of G's feature-matching loss (10 beat 1 on the synthetic corpus); 0 = off
+    )
     r1_gamma: float = 0.0  # R1 penalty weight (gamma); 0 turns it off
     gp_weight: float = 10.0  # WGAN-GP penalty weight (loss = "wgan-gp" only)
     sample_frames: int = 64  # frames per sample sequence
     samples_per_class: int = 1  # sample sequences per class (or in total when unlabelled)
-    eval_every: int = 1000  # steps between window/frame FD scores of the EMA G (best -> checkpoints/best.pt); 0 = off
+    eval_every: int = (
+        1000  # steps between window/frame FD scores of the EMA G (best -> checkpoints/best.pt); 0 = off
+    )
     eval_clips: int = 64  # generated sequences per evaluation
     eval_real_clips: int = 256  # real clips the evaluation compares with (fixed sample of the folder)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("batch_size", "seq_frames", "sample_frames", "samples_per_class", "eval_clips", "eval_real_clips"):
+        for key in (
+            "batch_size",
+            "seq_frames",
+            "sample_frames",
+            "samples_per_class",
+            "eval_clips",
+            "eval_real_clips",
+        ):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
         for key in ("feature_matching", "r1_gamma", "gp_weight", "eval_every"):
@@ -188,6 +200,8 @@ def select_device(name: str = "auto") -> torch.device:
         raise ConfigError(f"train.device={name!r} but CUDA is not available here (use --device cpu)")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ConfigError(f"train.device={name!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if device.type == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise ConfigError(f"train.device={name!r} but MPS is not available here (use --device cpu)")
     return device

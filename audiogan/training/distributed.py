@@ -14,16 +14,30 @@ import dataclasses
 import datetime
 import os
 import signal
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from audiogan.errors import ConfigError
 
-__all__ = ["World", "from_env", "init", "shutdown", "active", "is_restart", "barrier", "all_reduce_max",
-           "all_reduce_sum", "all_gather", "agree", "device_for", "rank_seed"]
+__all__ = [
+    "World",
+    "from_env",
+    "init",
+    "shutdown",
+    "active",
+    "is_restart",
+    "barrier",
+    "all_reduce_max",
+    "all_reduce_sum",
+    "all_gather",
+    "agree",
+    "device_for",
+    "rank_seed",
+]
 
 # Longer than the default 10 min (NCCL): rank 0 alone writes checkpoints and runs evaluations
 # while the others wait at their next collective.
@@ -56,7 +70,9 @@ def _int_env(name: str, default: int) -> int:
     try:
         return int(text)
     except ValueError:
-        raise ConfigError(f"environment variable {name}={text!r} must be an integer (set by torchrun)") from None
+        raise ConfigError(
+            f"environment variable {name}={text!r} must be an integer (set by torchrun)"
+        ) from None
 
 
 def from_env() -> World:
@@ -79,11 +95,15 @@ def device_for(world: World, device: torch.device) -> torch.device:
     if device.type != "cuda" or not world.distributed:
         return device
     if device.index is not None and device.index != world.local_rank:
-        raise ConfigError(f"train.device={device} conflicts with torchrun's LOCAL_RANK={world.local_rank}; "
-                          "use --device cuda and let each process take its own GPU")
+        raise ConfigError(
+            f"train.device={device} conflicts with torchrun's LOCAL_RANK={world.local_rank}; "
+            "use --device cuda and let each process take its own GPU"
+        )
     if world.local_rank >= torch.cuda.device_count():
-        raise ConfigError(f"LOCAL_RANK={world.local_rank} but only {torch.cuda.device_count()} CUDA device(s) "
-                          "exist: lower --nproc-per-node")
+        raise ConfigError(
+            f"LOCAL_RANK={world.local_rank} but only {torch.cuda.device_count()} CUDA device(s) "
+            "exist: lower --nproc-per-node"
+        )
     return torch.device("cuda", world.local_rank)
 
 
@@ -104,11 +124,13 @@ def init(world: World, device: torch.device) -> bool:
     if store is None:
         dist.init_process_group(backend, timeout=TIMEOUT, **extra)
     else:
-        dist.init_process_group(backend, store=store, rank=world.rank, world_size=world.size, timeout=TIMEOUT, **extra)
+        dist.init_process_group(
+            backend, store=store, rank=world.rank, world_size=world.size, timeout=TIMEOUT, **extra
+        )
     return True
 
 
-def _attempt_store(world: World) -> "dist.Store | None":
+def _attempt_store(world: World) -> dist.Store | None:
     """torchrun's key-value store, with keys prefixed by the restart attempt.
 
     torchrun shares one store between its rendezvous and the workers, and the store outlives an
@@ -119,8 +141,14 @@ def _attempt_store(world: World) -> "dist.Store | None":
     if not addr or not port:
         return None  # not torchrun's environment: let init_process_group read what there is
     agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # the agent hosts the store
-    base = dist.TCPStore(addr, int(port), world.size, is_master=not agent and world.rank == 0, timeout=TIMEOUT,
-                         multi_tenant=not agent)
+    base = dist.TCPStore(
+        addr,
+        int(port),
+        world.size,
+        is_master=not agent and world.rank == 0,
+        timeout=TIMEOUT,
+        multi_tenant=not agent,
+    )
     attempt = _int_env("TORCHELASTIC_RESTART_COUNT", 0)
     return dist.PrefixStore(f"audiogan/attempt-{attempt}", base)
 
@@ -201,5 +229,7 @@ def debug_dump(rank: int, state: dict[str, Any]) -> None:
     if folder:
         from audiogan.checkpoint import save_checkpoint
 
-        save_checkpoint({"format": "audiogan-debug", "format_version": 1, "rank": rank, **state},
-                        Path(folder) / f"rank-{rank}.pt")
+        save_checkpoint(
+            {"format": "audiogan-debug", "format_version": 1, "rank": rank, **state},
+            Path(folder) / f"rank-{rank}.pt",
+        )

@@ -21,22 +21,22 @@ import signal
 import threading
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from audiogan import __version__, contracts
-
-from audiogan.training import distributed
 from audiogan.checkpoint import generator_file, load_checkpoint, save_checkpoint
 from audiogan.config import FeatureConfig
 from audiogan.data.dataset import SequenceSampler, load_dataset
 from audiogan.errors import AudioganError, CheckpointError
 from audiogan.features import MelFrontEnd
-from audiogan.training.runfolder import RunFolder
+from audiogan.training import distributed
 from audiogan.training.config import RunConfig, resolve_config, select_device
+from audiogan.training.runfolder import RunFolder
 from audiogan.training.trainer import Trainer
 
 
@@ -64,7 +64,7 @@ class _StopFlag:
         self.requested = False
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "_StopFlag":
+    def __enter__(self) -> _StopFlag:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -106,9 +106,23 @@ def set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
 class _Session:
     """Everything one call to :func:`train` holds; split out so the loop below stays short."""
 
-    def __init__(self, config: RunConfig, registry: Any, dataset: Any, device: torch.device, run: RunFolder,
-                 rank: int, world_size: int) -> None:
-        self.config, self.registry, self.dataset, self.device, self.run = config, registry, dataset, device, run
+    def __init__(
+        self,
+        config: RunConfig,
+        registry: Any,
+        dataset: Any,
+        device: torch.device,
+        run: RunFolder,
+        rank: int,
+        world_size: int,
+    ) -> None:
+        self.config, self.registry, self.dataset, self.device, self.run = (
+            config,
+            registry,
+            dataset,
+            device,
+            run,
+        )
         self.rank, self.world_size = rank, world_size
         self.evaluator: Any = None  # built on the first evaluation (rank 0)
         self.best_fd = math.inf
@@ -124,24 +138,38 @@ class _Session:
         discriminator = registry.build("discriminator", d_name, d_cfg, self.fc, n)
         self.vocoder = registry.build("vocoder", v_name, v_cfg, self.fc, n).to(device).eval()
         self.trainer = Trainer(generator, discriminator, tc, device, masked=config.data.pad_short)
-        self.sampler = SequenceSampler(dataset, tc.batch_size, tc.seq_frames, seed=tc.seed, balance=config.data.balance,
-                                       pad_short=config.data.pad_short, rank=rank, world_size=world_size)
+        self.sampler = SequenceSampler(
+            dataset,
+            tc.batch_size,
+            tc.seq_frames,
+            seed=tc.seed,
+            balance=config.data.balance,
+            pad_short=config.data.pad_short,
+            rank=rank,
+            world_size=world_size,
+        )
         self.front = MelFrontEnd(self.fc).to(device)
         # Fixed sample latents from their own generator, so sampling never disturbs training RNG.
         gen = torch.Generator().manual_seed(tc.seed + 1)
         per = tc.samples_per_class
-        self.sample_labels = (torch.arange(n).repeat_interleave(per) if n else None)
+        self.sample_labels = torch.arange(n).repeat_interleave(per) if n else None
         count = n * per if n else per
         self.sample_z = torch.randn(count, generator.latent_dim, generator=gen)
-        self.sample_names = ([f"{c}-{i}" for c in self.class_names for i in range(per)] if n
-                             else [f"sample-{i}" for i in range(per)])
+        self.sample_names = (
+            [f"{c}-{i}" for c in self.class_names for i in range(per)]
+            if n
+            else [f"sample-{i}" for i in range(per)]
+        )
         self.vocoder_checked = False
 
     def resolved_tree(self) -> dict[str, Any]:
         """The config as run: every plugin field filled in from the built components."""
         tree = self.config.to_tree()
-        for kind, module in (("generator", self.trainer.generator), ("discriminator", self.trainer.discriminator),
-                             ("vocoder", self.vocoder)):
+        for kind, module in (
+            ("generator", self.trainer.generator),
+            ("discriminator", self.trainer.discriminator),
+            ("vocoder", self.vocoder),
+        ):
             tree[kind] = {"name": self.names[kind], **dataclasses.asdict(module.config)}
         return tree
 
@@ -150,7 +178,10 @@ class _Session:
         t, tc = self.trainer, self.config.train
         size = min(2, tc.batch_size)
         labels = torch.zeros(size, dtype=torch.long, device=self.device) if self.class_names else None
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), torch.no_grad():
+        with (
+            torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []),
+            torch.no_grad(),
+        ):
             t.generator.eval(), t.discriminator.eval()  # eval: spectral norm leaves its state alone
             try:
                 z = torch.randn(size, t.generator.latent_dim, device=self.device)
@@ -170,11 +201,17 @@ class _Session:
         """
         state = self.trainer.state_dict()
         out = {
-            "format": "audiogan-checkpoint", "format_version": 1, "audiogan_version": __version__,
-            "config": self.resolved_tree(), "feature_config": self.fc.to_dict(), "class_names": self.class_names,
+            "format": "audiogan-checkpoint",
+            "format_version": 1,
+            "audiogan_version": __version__,
+            "config": self.resolved_tree(),
+            "feature_config": self.fc.to_dict(),
+            "class_names": self.class_names,
             "components": {k: {"name": v} for k, v in self.names.items()},
-            "sampler": self.sampler.state_dict(), "rng": rng_state(self.device),
-            "best_window_fd": self.best_fd if math.isfinite(self.best_fd) else None, **state,
+            "sampler": self.sampler.state_dict(),
+            "rng": rng_state(self.device),
+            "best_window_fd": self.best_fd if math.isfinite(self.best_fd) else None,
+            **state,
         }
         if gather and self.world_size > 1:
             out["rng_world"] = [
@@ -196,7 +233,9 @@ class _Session:
     def restore(self, state: Mapping[str, Any], path: Path | str) -> None:
         """Load a checkpoint produced by :meth:`checkpoint` (resume or divergence restore)."""
         if list(state.get("class_names", [])) != self.class_names:
-            raise CheckpointError(f"{path}: trained on classes {state.get('class_names')}, data has {self.class_names}")
+            raise CheckpointError(
+                f"{path}: trained on classes {state.get('class_names')}, data has {self.class_names}"
+            )
         try:
             self.trainer.load_state_dict(state)
             self.sampler.load_state_dict(state["sampler"])
@@ -216,8 +255,11 @@ class _Session:
         """Checkpoint + generator.pt (rank 0 only; the run folder knows)."""
         step = self.trainer.step_count
         self.run.save(self.checkpoint(), step)
-        self.run.save_generator(generator_file(self.registry, self.names["generator"], self.trainer.ema, self.fc,
-                                               self.class_names, step))
+        self.run.save_generator(
+            generator_file(
+                self.registry, self.names["generator"], self.trainer.ema, self.fc, self.class_names, step
+            )
+        )
 
     def evaluate(self) -> dict[str, float] | None:
         """Score the EMA generator (rank 0): log ``window_fd`` / ``frame_fd``; keep the best as ``best.pt``."""
@@ -228,7 +270,9 @@ class _Session:
         tc, step = self.config.train, self.trainer.step_count
         if self.evaluator is None:
             self.evaluator = training_evaluator(self.dataset, max_clips=tc.eval_real_clips, seed=tc.seed)
-        scores = evaluate_during_training(self.trainer.ema, self.evaluator, num_clips=tc.eval_clips, seed=tc.seed + 3)
+        scores = evaluate_during_training(
+            self.trainer.ema, self.evaluator, num_clips=tc.eval_clips, seed=tc.seed + 3
+        )
         best = math.isfinite(scores["window_fd"]) and scores["window_fd"] < self.best_fd
         if best:
             self.best_fd = scores["window_fd"]
@@ -252,7 +296,9 @@ class _Session:
         if not self.vocoder_checked:
             contracts.check_vocoder_output(self.vocoder, waves, frames.shape[0], tc.sample_frames)
             self.vocoder_checked = True
-        return self.run.write_samples(self.trainer.step_count, self.sample_names, frames, waves, self.fc.sample_rate)
+        return self.run.write_samples(
+            self.trainer.step_count, self.sample_names, frames, waves, self.fc.sample_rate
+        )
 
 
 def train(
@@ -283,8 +329,11 @@ def train(
     :raises AudioganError: bad config, data, plugin or checkpoint (one line naming it).
     """
     env = distributed.from_env()
-    world = distributed.World(env.rank if rank is None else rank, env.size if world_size is None else world_size,
-                              env.local_rank if rank is None else rank)
+    world = distributed.World(
+        env.rank if rank is None else rank,
+        env.size if world_size is None else world_size,
+        env.local_rank if rank is None else rank,
+    )
     run = RunFolder(run_dir, enabled=world.main)
     restarted = distributed.is_restart()
     if restarted and not resume:
@@ -311,7 +360,9 @@ def train(
     owned = distributed.init(world, device)
     try:
         distributed.barrier()  # every process has checked the run folder before rank 0 writes to it
-        result = _train(data_dir, config, saved, resume_from, run, registry, device, progress, world.rank, world.size)
+        result = _train(
+            data_dir, config, saved, resume_from, run, registry, device, progress, world.rank, world.size
+        )
         # Leave together: a process that exits while rank 0 still writes its final samples can
         # abort inside gloo's teardown ("terminate called without an active exception"), and
         # torchrun then kills the whole group.
@@ -323,16 +374,31 @@ def train(
             distributed.shutdown()
 
 
-def _train(data_dir: str | Path, config: RunConfig, saved: dict[str, Any] | None, resume_from: Path | None,
-           run: RunFolder, registry: Any, device: torch.device, progress: bool, rank: int,
-           world_size: int) -> TrainResult:
+def _train(
+    data_dir: str | Path,
+    config: RunConfig,
+    saved: dict[str, Any] | None,
+    resume_from: Path | None,
+    run: RunFolder,
+    registry: Any,
+    device: torch.device,
+    progress: bool,
+    rank: int,
+    world_size: int,
+) -> TrainResult:
     tc = config.train
     torch.manual_seed(tc.seed)
     feature = FeatureConfig.from_dict(saved["feature_config"]) if saved is not None else config.feature
     # Several processes: the cache's lock file makes the first one build it while the others wait
     # (a file lock has no time limit, unlike a collective), then they all memory-map the same cache.
-    dataset = load_dataset(data_dir, feature, cache_dir=config.data.cache_dir, workers=config.data.workers,
-                           progress=progress and rank == 0, min_seconds=config.data.min_seconds)
+    dataset = load_dataset(
+        data_dir,
+        feature,
+        cache_dir=config.data.cache_dir,
+        workers=config.data.workers,
+        progress=progress and rank == 0,
+        min_seconds=config.data.min_seconds,
+    )
     distributed.barrier()
     session = _Session(config, registry, dataset, device, run, rank, world_size)
     trainer = session.trainer
@@ -340,7 +406,9 @@ def _train(data_dir: str | Path, config: RunConfig, saved: dict[str, Any] | None
     if saved is not None:
         session.restore(saved, resume_from)
         run.truncate_metrics(trainer.step_count)
-        if run.enabled and run.best.is_file():  # best.pt may be newer than last.pt: don't overwrite it with worse
+        if (
+            run.enabled and run.best.is_file()
+        ):  # best.pt may be newer than last.pt: don't overwrite it with worse
             best = load_checkpoint(run.best, kind="checkpoint").get("best_window_fd")
             session.best_fd = min(session.best_fd, float(best)) if best is not None else session.best_fd
     del saved
@@ -367,7 +435,9 @@ def run_loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> T
     # On the CPU a sync costs nothing, so the guard looks every step; elsewhere only at log steps.
     guard_every = 1 if session.device.type == "cpu" else tc.log_every
     eval_every = getattr(tc, "eval_every", 0) if hasattr(session, "evaluate") else 0
-    bar = tqdm(total=tc.steps, initial=trainer.step_count, disable=not progress, unit="step", dynamic_ncols=True)
+    bar = tqdm(
+        total=tc.steps, initial=trainer.step_count, disable=not progress, unit="step", dynamic_ncols=True
+    )
     metrics: dict[str, float] = {}
     samples_dir: Path | None = None
     last_time, last_step, paused = time.perf_counter(), trainer.step_count, 0.0
@@ -377,16 +447,29 @@ def run_loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> T
         nonlocal last_time, last_step, paused
         now, step = time.perf_counter(), trainer.step_count
         out = trainer.pop_metrics()  # a collective under DDP: every process logs at the same steps
-        out.update(step=step, lr_g=tc.lr_g * trainer.lr_scale, lr_d=tc.lr_d * trainer.lr_scale,
-                   steps_per_s=(step - last_step) / max(now - last_time - paused, 1e-9), time=time.time())
+        out.update(
+            step=step,
+            lr_g=tc.lr_g * trainer.lr_scale,
+            lr_d=tc.lr_d * trainer.lr_scale,
+            steps_per_s=(step - last_step) / max(now - last_time - paused, 1e-9),
+            time=time.time(),
+        )
         last_time, last_step, paused = now, step, 0.0
         run.log_metrics(out)
         run.scalars(step, {f"train/{k}": v for k, v in out.items() if k not in ("step", "time")})
-        bar.set_postfix(d=f"{out['loss_d']:.3f}", g=f"{out['loss_g']:.3f}",
-                        fm=f"{out['loss_fm']:.3f}", skip=out["skipped"], refresh=False)
+        bar.set_postfix(
+            d=f"{out['loss_d']:.3f}",
+            g=f"{out['loss_g']:.3f}",
+            fm=f"{out['loss_fm']:.3f}",
+            skip=out["skipped"],
+            refresh=False,
+        )
         if not progress and run.enabled:  # no bar (--no-progress, a log file): one status line per log step
-            print(f"step {step}/{tc.steps}  loss_d {out['loss_d']:.3f}  loss_g {out['loss_g']:.3f}  "
-                  f"{out['steps_per_s']:.1f} steps/s", flush=True)
+            print(
+                f"step {step}/{tc.steps}  loss_d {out['loss_d']:.3f}  loss_g {out['loss_g']:.3f}  "
+                f"{out['steps_per_s']:.1f} steps/s",
+                flush=True,
+            )
         return out
 
     with _StopFlag() as stop:
@@ -432,7 +515,9 @@ def run_loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> T
         if not stop.requested:
             samples_dir = session.samples()
     skipped = int(trainer.skipped.item()) + trainer.skipped_before
-    return TrainResult(run.root, trainer.step_count, stop.requested, skipped, trainer.restores, metrics, samples_dir)
+    return TrainResult(
+        run.root, trainer.step_count, stop.requested, skipped, trainer.restores, metrics, samples_dir
+    )
 
 
 def _halt(session: Any, stop: _StopFlag, deadline: float, every: int) -> bool:
@@ -443,13 +528,19 @@ def _halt(session: Any, stop: _StopFlag, deadline: float, every: int) -> bool:
     if distributed.active():
         if session.trainer.step_count % every:
             return False
-        flags = distributed.agree(flags, session.device if session.device.type == "cuda" else torch.device("cpu"))
+        flags = distributed.agree(
+            flags, session.device if session.device.type == "cuda" else torch.device("cpu")
+        )
         stop.requested = stop.requested or flags[0]
     return any(flags)
 
 
 def _components(trainer: Any) -> list[torch.nn.Module]:
-    return [m for m in (getattr(trainer, "generator", None), getattr(trainer, "discriminator", None)) if m is not None]
+    return [
+        m
+        for m in (getattr(trainer, "generator", None), getattr(trainer, "discriminator", None))
+        if m is not None
+    ]
 
 
 def recover(session: _Session, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -474,11 +565,14 @@ def recover(session: _Session, snapshot: dict[str, Any] | None) -> dict[str, Any
     trainer.restores, trainer.skipped_before = restores, skipped
     trainer.set_lr_scale(scale)
     trainer.sums, trainer.good = {}, torch.zeros((), device=session.device)
-    message = (f"{tc.divergence_patience} non-finite steps in a row at step {at}: restored {source} "
-               f"(step {trainer.step_count}) and scaled learning rates by {scale:g} (restore {restores})")
+    message = (
+        f"{tc.divergence_patience} non-finite steps in a row at step {at}: restored {source} "
+        f"(step {trainer.step_count}) and scaled learning rates by {scale:g} (restore {restores})"
+    )
     warnings.warn(message, RuntimeWarning, stacklevel=2)
-    run.log_metrics({"step": trainer.step_count, "event": "divergence_restore", "message": message,
-                     "time": time.time()})
+    run.log_metrics(
+        {"step": trainer.step_count, "event": "divergence_restore", "message": message, "time": time.time()}
+    )
     return snapshot
 
 

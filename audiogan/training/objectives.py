@@ -7,7 +7,7 @@ the losses below work on those ``(B,)`` scores. Higher scores mean "more real".
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -65,7 +65,9 @@ def generator_loss(name: str, fake: torch.Tensor) -> torch.Tensor:
     raise ConfigError(f"train.loss={name!r}: expected one of {', '.join(LOSSES)}")
 
 
-def feature_matching_loss(real_features: list[torch.Tensor], fake_features: list[torch.Tensor]) -> torch.Tensor:
+def feature_matching_loss(
+    real_features: list[torch.Tensor], fake_features: list[torch.Tensor]
+) -> torch.Tensor:
     """L1 distance between batch-and-time means of D's intermediate features (Salimans et al. 2016).
 
     Real features are treated as constants; each layer contributes equally.

@@ -70,7 +70,9 @@ class RunFolder:
                 raise ConfigError(f"--resume: no checkpoint to resume in {self.checkpoints}")
             return
         if self.last.is_file() or any(self.step_files()):
-            raise ConfigError(f"run folder {self.root} already holds checkpoints; pass --resume or choose another --run")
+            raise ConfigError(
+                f"run folder {self.root} already holds checkpoints; pass --resume or choose another --run"
+            )
         if self.enabled:
             self.checkpoints.mkdir(parents=True, exist_ok=True)
 
@@ -145,8 +147,9 @@ class RunFolder:
             for key, value in values.items():
                 self.writer.add_scalar(key, value, step)
 
-    def write_samples(self, step: int, names: list[str], mels: torch.Tensor, waves: torch.Tensor,
-                      sample_rate: int) -> Path | None:
+    def write_samples(
+        self, step: int, names: list[str], mels: torch.Tensor, waves: torch.Tensor, sample_rate: int
+    ) -> Path | None:
         """Write each sample as WAV + PNG under ``samples/step-XXXXXX/`` and to TensorBoard.
 
         :param mels: ``(N, T, M)`` normalised frames; :param waves: ``(N, S)`` audio.
@@ -159,10 +162,14 @@ class RunFolder:
         for name, mel, wave in zip(names, mels.float().cpu().numpy(), waves.float().cpu().numpy()):
             write_audio(folder / f"{name}.wav", wave, sample_rate)
             save_mel_png(folder / f"{name}.png", mel, f"{name} @ step {step}")
-            image = (mel.T[::-1] - mel.min()) / max(float(np.ptp(mel)), 1e-6)  # (M, T), low bins at the bottom
+            image = (mel.T[::-1] - mel.min()) / max(
+                float(np.ptp(mel)), 1e-6
+            )  # (M, T), low bins at the bottom
             self.writer.add_image(f"mel/{name}", image[None].copy(), step)
             peak = max(float(np.abs(wave).max()), 1e-6)
-            self.writer.add_audio(f"audio/{name}", torch.from_numpy(wave / peak * 0.9)[None], step, sample_rate)
+            self.writer.add_audio(
+                f"audio/{name}", torch.from_numpy(wave / peak * 0.9)[None], step, sample_rate
+            )
         self.writer.flush()
         return folder
 

@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from audiogan.data.dataset import Batch
 from audiogan.training import distributed
 from audiogan.training import objectives as obj
-from audiogan.data.dataset import Batch
 from audiogan.training.config import TrainConfig
 
 
@@ -43,8 +43,14 @@ def make_optimizer(params: Any, lr: float, tc: TrainConfig, device: torch.device
 class Trainer:
     """Holds G, D, the EMA of G, both optimisers and the counters; :meth:`step` runs one D + one G update."""
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, tc: TrainConfig, device: torch.device,
-                 masked: bool = False) -> None:
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        tc: TrainConfig,
+        device: torch.device,
+        masked: bool = False,
+    ) -> None:
         self.tc = tc
         self.device = device
         self.masked = masked  # real batches may hold padding (pad_short): score real frames only
@@ -82,12 +88,14 @@ class Trainer:
         process updates it identically from identical weights). Buffers are not broadcast: spectral
         normalisation's power-iteration vectors follow from the weights, so they agree anyway.
         """
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
         import inspect
 
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
         ids = [self.device.index] if self.device.type == "cuda" else None
-        newer = "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters  # broadcast_buffers is deprecated
+        newer = (
+            "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters
+        )  # broadcast_buffers is deprecated
         no_sync = {"forward_sync_buffers": False} if newer else {"broadcast_buffers": False}
         g = DDP(self.generator, device_ids=ids, **no_sync)
         d = DDP(self.discriminator, device_ids=ids, **no_sync)
@@ -135,7 +143,9 @@ class Trainer:
             )
         penalty = torch.zeros((), device=self.device)
         if tc.loss == "wgan-gp":
-            penalty = penalty + tc.gp_weight * obj.gradient_penalty(self._score_fn(labels), real, fake.float())
+            penalty = penalty + tc.gp_weight * obj.gradient_penalty(
+                self._score_fn(labels), real, fake.float()
+            )
         if tc.r1_gamma > 0:
             penalty = penalty + 0.5 * tc.r1_gamma * obj.r1_penalty(self._score_fn(labels), real)
         total_d = loss_d + penalty
@@ -152,7 +162,8 @@ class Trainer:
             loss_adv = obj.generator_loss(tc.loss, obj.sequence_scores(fake_logits))
             loss_fm = (
                 obj.feature_matching_loss(real_features, fake_features)
-                if tc.feature_matching > 0 else torch.zeros((), device=self.device)
+                if tc.feature_matching > 0
+                else torch.zeros((), device=self.device)
             )
         loss_g = loss_adv + tc.feature_matching * loss_fm
         self.opt_g.zero_grad(set_to_none=True)
@@ -167,8 +178,14 @@ class Trainer:
         self.streak = (self.streak + 1.0) * bad
         ok = 1.0 - bad
         self.good += ok
-        for key, value in (("loss_d", loss_d), ("loss_g", loss_adv), ("loss_fm", loss_fm), ("penalty", penalty),
-                           ("grad_norm_d", norm_d), ("grad_norm_g", norm_g)):
+        for key, value in (
+            ("loss_d", loss_d),
+            ("loss_g", loss_adv),
+            ("loss_fm", loss_fm),
+            ("penalty", penalty),
+            ("grad_norm_d", norm_d),
+            ("grad_norm_g", norm_g),
+        ):
             value = torch.nan_to_num(value.detach().float(), nan=0.0, posinf=0.0, neginf=0.0) * ok
             self.sums[key] = self.sums[key] + value if key in self.sums else value
         self.step_count += 1
@@ -237,8 +254,11 @@ class Trainer:
             "ema": cpu(self.ema.state_dict()),
             "opt_g": _to_cpu(self.opt_g.state_dict()),
             "opt_d": _to_cpu(self.opt_d.state_dict()),
-            "guard": {"skipped": int(self.skipped.item()) + self.skipped_before, "restores": self.restores,
-                      "lr_scale": self.lr_scale},
+            "guard": {
+                "skipped": int(self.skipped.item()) + self.skipped_before,
+                "restores": self.restores,
+                "lr_scale": self.lr_scale,
+            },
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

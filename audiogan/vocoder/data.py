@@ -29,7 +29,9 @@ class AudioClips:
     silence (audio zeros, mel at the floor) because a vocoder must also learn to stay quiet.
     """
 
-    def __init__(self, dataset: Any, min_frames: int = 1, max_seconds: float = math.inf, progress: bool = False) -> None:
+    def __init__(
+        self, dataset: Any, min_frames: int = 1, max_seconds: float = math.inf, progress: bool = False
+    ) -> None:
         from audiogan.data.audio import load_audio
         from audiogan.features import samples_to_frames
 
@@ -101,7 +103,11 @@ class SegmentSampler:
             mels.append(mel[start : start + T].T)
             waves.append(wave[start * hop : (start + T) * hop])
             masks.append(np.arange(start, start + T) < self.clips.real_frames[i])
-        return torch.from_numpy(np.stack(mels)), torch.from_numpy(np.stack(waves)), torch.from_numpy(np.stack(masks))
+        return (
+            torch.from_numpy(np.stack(mels)),
+            torch.from_numpy(np.stack(waves)),
+            torch.from_numpy(np.stack(masks)),
+        )
 
     def state_dict(self) -> dict[str, int]:
         """Plain ints: enough to continue the same stream."""

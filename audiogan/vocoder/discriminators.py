@@ -13,7 +13,7 @@ activations) for feature matching.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -64,7 +64,9 @@ class PeriodDiscriminator(nn.Module):
 class MultiPeriodDiscriminator(nn.Module):
     """HiFi-GAN's MPD: one :class:`PeriodDiscriminator` per prime period (2, 3, 5, 7, 11 by default)."""
 
-    def __init__(self, periods: Sequence[int] = (2, 3, 5, 7, 11), channels: Sequence[int] = (8, 32, 64, 64)) -> None:
+    def __init__(
+        self, periods: Sequence[int] = (2, 3, 5, 7, 11), channels: Sequence[int] = (8, 32, 64, 64)
+    ) -> None:
         super().__init__()
         self.discriminators = nn.ModuleList(PeriodDiscriminator(p, channels) for p in periods)
 
@@ -102,7 +104,13 @@ class ResolutionDiscriminator(nn.Module):
         """``(B, S) -> (logits (B, N), features)``."""
         with torch.autocast(device_type=wave.device.type, enabled=False):
             spec = torch.stft(
-                wave.float(), self.n_fft, self.hop, self.n_fft, self.window, center=True, pad_mode="constant",
+                wave.float(),
+                self.n_fft,
+                self.hop,
+                self.n_fft,
+                self.window,
+                center=True,
+                pad_mode="constant",
                 return_complex=True,
             ).abs()
         # Power-law compression (|X|^0.3): quiet recordings still give the convs a usable dynamic range.
@@ -174,7 +182,9 @@ def build_discriminators(
         elif name == "mrd":
             parts[name] = MultiResolutionDiscriminator(mrd_fft_sizes, mrd_channels)
         else:
-            raise ConfigError(f"train.discriminators: unknown {name!r}; choose from {', '.join(DISCRIMINATORS)}")
+            raise ConfigError(
+                f"train.discriminators: unknown {name!r}; choose from {', '.join(DISCRIMINATORS)}"
+            )
     return CombinedDiscriminator(parts)
 
 

@@ -6,7 +6,7 @@ reconstruction objective and its validation metric.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,8 +21,16 @@ __all__ = ["MultiScaleMelLoss", "MultiResolutionSTFTLoss", "log_mel_l1", "magnit
 
 def _mel_transform(fc: FeatureConfig, n_fft: int, n_mels: int) -> torchaudio.transforms.MelSpectrogram:
     return torchaudio.transforms.MelSpectrogram(
-        sample_rate=fc.sample_rate, n_fft=n_fft, win_length=n_fft, hop_length=max(1, n_fft // 4),
-        f_min=fc.f_min, f_max=fc.f_max, n_mels=n_mels, power=1.0, center=True, pad_mode="constant",
+        sample_rate=fc.sample_rate,
+        n_fft=n_fft,
+        win_length=n_fft,
+        hop_length=max(1, n_fft // 4),
+        f_min=fc.f_min,
+        f_max=fc.f_max,
+        n_mels=n_mels,
+        power=1.0,
+        center=True,
+        pad_mode="constant",
     )
 
 
@@ -77,16 +85,35 @@ class MultiResolutionSTFTLoss(nn.Module):
             total = estimate.new_zeros((), dtype=torch.float32)
             for n in self.sizes:
                 window = getattr(self, f"window_{n}")
-                spec = lambda x: torch.stft(x.float(), n, n // 4, n, window, center=True, pad_mode="constant",  # noqa: E731
-                                            return_complex=True).abs().clamp_min(1e-5)
+                spec = lambda x: (
+                    torch.stft(
+                        x.float(),
+                        n,
+                        n // 4,
+                        n,
+                        window,
+                        center=True,
+                        pad_mode="constant",  # noqa: E731
+                        return_complex=True,
+                    )
+                    .abs()
+                    .clamp_min(1e-5)
+                )
                 x, y = spec(estimate), spec(target)
-                convergence = torch.linalg.norm(y - x, dim=(1, 2)) / torch.linalg.norm(y, dim=(1, 2)).clamp_min(1e-5)
+                convergence = torch.linalg.norm(y - x, dim=(1, 2)) / torch.linalg.norm(
+                    y, dim=(1, 2)
+                ).clamp_min(1e-5)
                 total = total + convergence.mean() + F.l1_loss(x.log(), y.log())
             return total / len(self.sizes)
 
 
-def magnitude_l1(magnitude: torch.Tensor, audio: torch.Tensor, vocoder: nn.Module, mask: torch.Tensor | None = None,
-                 floor: float = 1e-5) -> torch.Tensor:
+def magnitude_l1(
+    magnitude: torch.Tensor,
+    audio: torch.Tensor,
+    vocoder: nn.Module,
+    mask: torch.Tensor | None = None,
+    floor: float = 1e-5,
+) -> torch.Tensor:
     """Mean L1 between the log of a vocoder's predicted STFT magnitude ``(B, F, T)`` and that of the target audio ``(B, S)``.
 
     The target is analysed with the vocoder's own ``n_fft`` / ``hop_length`` / ``win_length`` (Hann,
@@ -98,8 +125,12 @@ def magnitude_l1(magnitude: torch.Tensor, audio: torch.Tensor, vocoder: nn.Modul
     frames = magnitude.shape[-1]
     with torch.autocast(device_type=audio.device.type, enabled=False):
         window = torch.hann_window(win, device=audio.device)
-        target = torch.stft(audio.float(), n_fft, hop, win, window, center=True, return_complex=True).abs()[..., :frames]
-        diff = (magnitude.float().clamp_min(floor).log() - target.clamp_min(floor).log()).abs().mean(dim=1)  # (B, T)
+        target = torch.stft(audio.float(), n_fft, hop, win, window, center=True, return_complex=True).abs()[
+            ..., :frames
+        ]
+        diff = (
+            (magnitude.float().clamp_min(floor).log() - target.clamp_min(floor).log()).abs().mean(dim=1)
+        )  # (B, T)
         keep = torch.ones_like(diff, dtype=torch.bool)
         edge = -(-win // (2 * hop))
         if frames > 2 * edge:

@@ -27,22 +27,22 @@ import inspect
 import math
 import time
 import types
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from audiogan.vocoder import discriminators as vd
-from audiogan.training import loop
-
 from audiogan import __version__, contracts
 from audiogan.checkpoint import load_checkpoint
 from audiogan.config import FeatureConfig
 from audiogan.errors import CheckpointError, ConfigError
-from audiogan.vocoder.config import VocoderTrainConfig
+from audiogan.training import loop
 from audiogan.training.trainer import Trainer
+from audiogan.vocoder import discriminators as vd
+from audiogan.vocoder.config import VocoderTrainConfig
 from audiogan.vocoder.data import AudioClips, SegmentSampler
 from audiogan.vocoder.losses import MultiResolutionSTFTLoss, MultiScaleMelLoss, log_mel_l1, magnitude_l1
 
@@ -66,7 +66,9 @@ def vocoder_file(registry: Any, vocoder: nn.Module, step: int = 0) -> dict[str, 
 
     record = component_record(registry, "vocoder", vocoder.name, vocoder)
     # The file is the checkpoint: rebuilding from its config must not try to load another file.
-    record["config"] = {**record["config"], "checkpoint": None} if "checkpoint" in record["config"] else record["config"]
+    record["config"] = (
+        {**record["config"], "checkpoint": None} if "checkpoint" in record["config"] else record["config"]
+    )
     return {
         "format": "audiogan-vocoder",
         "format_version": FORMAT_VERSION,
@@ -110,14 +112,22 @@ class VocoderTrainer(Trainer):
     scaling the divergence guard applies. In its state dicts ``generator`` is the vocoder.
     """
 
-    def __init__(self, vocoder: nn.Module, discriminator: nn.Module, tc: VocoderTrainConfig, device: torch.device,
-                 mel_loss: nn.Module, stft_loss: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        vocoder: nn.Module,
+        discriminator: nn.Module,
+        tc: VocoderTrainConfig,
+        device: torch.device,
+        mel_loss: nn.Module,
+        stft_loss: nn.Module | None = None,
+    ) -> None:
         super().__init__(vocoder, discriminator, tc, device)  # type: ignore[arg-type]
         self.mel_loss = mel_loss.to(device)
         self.stft_loss = stft_loss.to(device) if stft_loss is not None else None
         # Only a forward that takes the keyword (a subclass overriding forward may not) is asked for it.
         self._predicts_magnitude = bool(getattr(vocoder, "predicts_magnitude", False)) and (
-            "return_magnitude" in inspect.signature(vocoder.forward).parameters)
+            "return_magnitude" in inspect.signature(vocoder.forward).parameters
+        )
 
     def _schedule(self) -> None:
         # Cosine decay from the base rate to lr_final, times the divergence guard's scale.
@@ -125,8 +135,10 @@ class VocoderTrainer(Trainer):
         # The discriminators' schedule starts when they join (after warm-up), so they do not join
         # with an already decayed learning rate.
         d_steps = max(tc.steps - tc.warmup_steps, 1)
-        for opt, base, progress in ((self.opt_g, tc.lr_g, self.step_count / tc.steps),
-                                    (self.opt_d, tc.lr_d, (self.step_count - tc.warmup_steps) / d_steps)):
+        for opt, base, progress in (
+            (self.opt_g, tc.lr_g, self.step_count / tc.steps),
+            (self.opt_d, tc.lr_d, (self.step_count - tc.warmup_steps) / d_steps),
+        ):
             factor = 1.0
             if tc.lr_schedule == "cosine":
                 factor = 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
@@ -165,15 +177,24 @@ class VocoderTrainer(Trainer):
             self.discriminator.requires_grad_(False)  # frozen for the vocoder's backward
         loss_mel = self.mel_loss(fake, audio)
         loss_stft = self.stft_loss(fake, audio) if self.stft_loss is not None and tc.stft_weight > 0 else zero
-        loss_mag = magnitude_l1(magnitude, audio, self.generator, batch.mask.to(self.device)) if magnitude is not None else zero
+        loss_mag = (
+            magnitude_l1(magnitude, audio, self.generator, batch.mask.to(self.device))
+            if magnitude is not None
+            else zero
+        )
         loss_adv, loss_fm = zero, zero
         if adversarial:
             with self.autocast():
                 fake_logits, fake_feats = self.d_run(fake)
                 loss_adv = vd.generator_adversarial_loss(tc.loss, fake_logits)
                 loss_fm = vd.paired_feature_matching(real_feats, fake_feats)
-        loss_g = (tc.mel_weight * loss_mel + tc.stft_weight * loss_stft + tc.magnitude_weight * loss_mag
-                  + tc.adv_weight * loss_adv + tc.fm_weight * loss_fm)
+        loss_g = (
+            tc.mel_weight * loss_mel
+            + tc.stft_weight * loss_stft
+            + tc.magnitude_weight * loss_mag
+            + tc.adv_weight * loss_adv
+            + tc.fm_weight * loss_fm
+        )
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         norm_g = self._clip(self.g_params)
@@ -185,8 +206,16 @@ class VocoderTrainer(Trainer):
         self.streak = (self.streak + 1.0) * bad
         ok = 1.0 - bad
         self.good += ok
-        for key, value in (("loss_d", loss_d), ("loss_g", loss_adv), ("loss_fm", loss_fm), ("loss_mel", loss_mel), ("loss_stft", loss_stft), ("loss_mag", loss_mag),
-                           ("grad_norm_d", norm_d), ("grad_norm_g", norm_g)):
+        for key, value in (
+            ("loss_d", loss_d),
+            ("loss_g", loss_adv),
+            ("loss_fm", loss_fm),
+            ("loss_mel", loss_mel),
+            ("loss_stft", loss_stft),
+            ("loss_mag", loss_mag),
+            ("grad_norm_d", norm_d),
+            ("grad_norm_g", norm_g),
+        ):
             value = torch.nan_to_num(value.detach().float(), nan=0.0, posinf=0.0, neginf=0.0) * ok
             self.sums[key] = self.sums[key] + value if key in self.sums else value
         self.step_count += 1
@@ -205,23 +234,49 @@ class _VocoderSession:
     """What the engine's loop (:func:`audiogan.training.loop.run_loop`) and divergence guard expect of a session:
     ``config.train``, ``trainer``, ``sampler``, ``run``, ``device``, ``save()``, ``samples()``, ``restore()``."""
 
-    def __init__(self, vocoder: nn.Module, clips: AudioClips, tc: VocoderTrainConfig, tree: dict[str, Any],
-                 registry: Any, run: Any, device: torch.device, vocoder_path: Path) -> None:
+    def __init__(
+        self,
+        vocoder: nn.Module,
+        clips: AudioClips,
+        tc: VocoderTrainConfig,
+        tree: dict[str, Any],
+        registry: Any,
+        run: Any,
+        device: torch.device,
+        vocoder_path: Path,
+    ) -> None:
         self.config = types.SimpleNamespace(train=tc)
-        self.tree, self.registry, self.run, self.device, self.vocoder_path = tree, registry, run, device, vocoder_path
+        self.tree, self.registry, self.run, self.device, self.vocoder_path = (
+            tree,
+            registry,
+            run,
+            device,
+            vocoder_path,
+        )
         self.fc: FeatureConfig = vocoder.feature_config
         fft_sizes = [max(32, int(round(self.fc.n_fft * scale))) for scale in tc.mrd_scales]
-        discriminator = vd.build_discriminators(tc.discriminators, mpd_periods=tc.mpd_periods, mpd_channels=tc.mpd_channels,
-                                                mrd_fft_sizes=fft_sizes, mrd_channels=tc.mrd_channels)
+        discriminator = vd.build_discriminators(
+            tc.discriminators,
+            mpd_periods=tc.mpd_periods,
+            mpd_channels=tc.mpd_channels,
+            mrd_fft_sizes=fft_sizes,
+            mrd_channels=tc.mrd_channels,
+        )
         stft_loss = MultiResolutionSTFTLoss(self.fc, tc.mel_scales) if tc.stft_weight > 0 else None
-        self.trainer = VocoderTrainer(vocoder, discriminator, tc, device, MultiScaleMelLoss(self.fc, tc.mel_scales), stft_loss)
-        self.sampler = _PinnedSampler(SegmentSampler(clips, tc.batch_size, tc.segment_frames, seed=tc.seed), device)
+        self.trainer = VocoderTrainer(
+            vocoder, discriminator, tc, device, MultiScaleMelLoss(self.fc, tc.mel_scales), stft_loss
+        )
+        self.sampler = _PinnedSampler(
+            SegmentSampler(clips, tc.batch_size, tc.segment_frames, seed=tc.seed), device
+        )
         # Fixed listening/validation clips spread over the folder, cut to one common length.
         picks = np.linspace(0, len(clips) - 1, num=min(tc.samples, len(clips))).round().astype(int)
         frames = min(min(clips.mels[i].shape[0] for i in picks), 256)
         self.sample_names = [Path(clips.files[i]).stem for i in picks]
         self.sample_mels = torch.from_numpy(np.stack([clips.mels[i][:frames].T for i in picks]))  # (N, M, T)
-        self.sample_audio = torch.from_numpy(np.stack([clips.audio[i][: frames * self.fc.hop_length] for i in picks]))
+        self.sample_audio = torch.from_numpy(
+            np.stack([clips.audio[i][: frames * self.fc.hop_length] for i in picks])
+        )
 
     @torch.no_grad()
     def check_contract(self) -> None:
@@ -235,9 +290,14 @@ class _VocoderSession:
         """The full training state (the engine's checkpoint format, tagged as a vocoder run)."""
         train_mod = loop
         return {
-            "format": "audiogan-checkpoint", "format_version": 1, "audiogan_version": __version__,
-            "kind": "vocoder", "config": self.tree, "feature_config": self.fc.to_dict(),
-            "sampler": self.sampler.state_dict(), "rng": train_mod.rng_state(self.device),
+            "format": "audiogan-checkpoint",
+            "format_version": 1,
+            "audiogan_version": __version__,
+            "kind": "vocoder",
+            "config": self.tree,
+            "feature_config": self.fc.to_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": train_mod.rng_state(self.device),
             **self.trainer.state_dict(),
         }
 
@@ -251,7 +311,9 @@ class _VocoderSession:
             loop.set_rng_state(state["rng"], self.device)
         except (KeyError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise CheckpointError(f"{path}: does not match this vocoder and its discriminators: {first[:200]}") from None
+            raise CheckpointError(
+                f"{path}: does not match this vocoder and its discriminators: {first[:200]}"
+            ) from None
 
     def save(self) -> None:
         """Checkpoint (keeping the last N) and the inference file ``vocoder.pt`` (EMA weights)."""
@@ -270,7 +332,9 @@ class _VocoderSession:
         step = self.trainer.step_count
         self.run.log_metrics({"step": step, "val_log_mel_l1": l1, "time": time.time()})
         self.run.scalars(step, {"val/log_mel_l1": l1})
-        return self.run.write_samples(step, self.sample_names, self.sample_mels.transpose(1, 2), waves, self.fc.sample_rate)
+        return self.run.write_samples(
+            step, self.sample_names, self.sample_mels.transpose(1, 2), waves, self.fc.sample_rate
+        )
 
 
 class _PinnedSampler:
@@ -293,9 +357,16 @@ class _PinnedSampler:
         self.inner.load_state_dict(state)
 
 
-def fit(vocoder: nn.Module, dataset: Any, run_dir: str | Path, train_config: VocoderTrainConfig | None = None,
-        registry: Any = None, resume: bool = False, progress: bool = True,
-        config_tree: dict[str, Any] | None = None) -> Any:
+def fit(
+    vocoder: nn.Module,
+    dataset: Any,
+    run_dir: str | Path,
+    train_config: VocoderTrainConfig | None = None,
+    registry: Any = None,
+    resume: bool = False,
+    progress: bool = True,
+    config_tree: dict[str, Any] | None = None,
+) -> Any:
     """Train ``vocoder`` adversarially on ``dataset``'s clips; write ``RUN/vocoder/`` and ``RUN/vocoder.pt``.
 
     :param vocoder: any vocoder mapping log-mel ``(B, M, T)`` to ``(B, S)`` differentiably; built
@@ -310,8 +381,8 @@ def fit(vocoder: nn.Module, dataset: Any, run_dir: str | Path, train_config: Voc
     :return: the engine's :class:`~audiogan.training.loop.TrainResult` (``run_dir`` = ``run_dir/vocoder``).
     :raises AudioganError: bad data, checkpoint or settings (one line naming it).
     """
-    from audiogan.training.runfolder import RunFolder
     from audiogan.training.config import select_device
+    from audiogan.training.runfolder import RunFolder
 
     tc = train_config or VocoderTrainConfig()
     registry = registry if registry is not None else _registry()
@@ -325,18 +396,35 @@ def fit(vocoder: nn.Module, dataset: Any, run_dir: str | Path, train_config: Voc
     if tc.threads > 0:
         torch.set_num_threads(tc.threads)
     try:
-        return _fit(vocoder, dataset, run_dir, run, tc, registry, device, saved, resume_from, progress, config_tree)
+        return _fit(
+            vocoder, dataset, run_dir, run, tc, registry, device, saved, resume_from, progress, config_tree
+        )
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit(vocoder: nn.Module, dataset: Any, run_dir: Path, run: Any, tc: VocoderTrainConfig, registry: Any,
-         device: torch.device, saved: dict[str, Any] | None, resume_from: Path | None, progress: bool,
-         config_tree: dict[str, Any] | None) -> Any:
+def _fit(
+    vocoder: nn.Module,
+    dataset: Any,
+    run_dir: Path,
+    run: Any,
+    tc: VocoderTrainConfig,
+    registry: Any,
+    device: torch.device,
+    saved: dict[str, Any] | None,
+    resume_from: Path | None,
+    progress: bool,
+    config_tree: dict[str, Any] | None,
+) -> Any:
     torch.manual_seed(tc.seed)
-    clips = AudioClips(dataset, min_frames=tc.segment_frames, max_seconds=tc.max_audio_seconds, progress=progress)
-    tree = config_tree or {"train": dataclasses.asdict(tc), "vocoder": {"name": vocoder.name, **_plain(vocoder.config)},
-                           "feature": _layout(vocoder.feature_config)}
+    clips = AudioClips(
+        dataset, min_frames=tc.segment_frames, max_seconds=tc.max_audio_seconds, progress=progress
+    )
+    tree = config_tree or {
+        "train": dataclasses.asdict(tc),
+        "vocoder": {"name": vocoder.name, **_plain(vocoder.config)},
+        "feature": _layout(vocoder.feature_config),
+    }
     session = _VocoderSession(vocoder, clips, tc, tree, registry, run, device, run_dir / "vocoder.pt")
     if saved is not None:
         session.restore(saved, resume_from)
@@ -344,7 +432,9 @@ def _fit(vocoder: nn.Module, dataset: Any, run_dir: Path, run: Any, tc: VocoderT
     del saved
     run.write_config(tree)
     session.check_contract()
-    snapshot = session.checkpoint() if resume_from is None else None  # the guard's fallback before a first checkpoint
+    snapshot = (
+        session.checkpoint() if resume_from is None else None
+    )  # the guard's fallback before a first checkpoint
     result = loop.run_loop(session, snapshot, progress)
     run.close()
     return result
@@ -375,7 +465,10 @@ def run_feature_config(run_dir: str | Path) -> tuple[FeatureConfig | None, Path 
     """The FeatureConfig of the GAN run in ``run_dir`` (from ``generator.pt``, else ``checkpoints/last.pt``)
     and the file it came from; ``(None, None)`` when the folder holds no GAN run."""
     run_dir = Path(run_dir)
-    for path, kind in ((run_dir / "generator.pt", "generator"), (run_dir / "checkpoints" / "last.pt", "checkpoint")):
+    for path, kind in (
+        (run_dir / "generator.pt", "generator"),
+        (run_dir / "checkpoints" / "last.pt", "checkpoint"),
+    ):
         if path.is_file():
             data = load_checkpoint(path, kind=kind)
             try:
@@ -385,7 +478,9 @@ def run_feature_config(run_dir: str | Path) -> tuple[FeatureConfig | None, Path 
     return None, None
 
 
-def resolve_vocoder_config(tree: dict[str, Any] | None, overrides: Sequence[str] = ()) -> tuple[VocoderTrainConfig, dict[str, Any], dict[str, Any]]:
+def resolve_vocoder_config(
+    tree: dict[str, Any] | None, overrides: Sequence[str] = ()
+) -> tuple[VocoderTrainConfig, dict[str, Any], dict[str, Any]]:
     """``(train config, vocoder table with name, feature table)`` from a TOML-like tree plus ``--set`` strings."""
     import copy
 
@@ -394,7 +489,9 @@ def resolve_vocoder_config(tree: dict[str, Any] | None, overrides: Sequence[str]
     tree = apply_overrides(copy.deepcopy(dict(tree or {})), list(overrides))
     unknown = sorted(set(tree) - set(VOCODER_SECTIONS))
     if unknown:
-        raise ConfigError(f"unknown config section {unknown[0]!r}; train-vocoder knows: {', '.join(VOCODER_SECTIONS)}")
+        raise ConfigError(
+            f"unknown config section {unknown[0]!r}; train-vocoder knows: {', '.join(VOCODER_SECTIONS)}"
+        )
     for section in VOCODER_SECTIONS:
         if not isinstance(tree.get(section, {}), dict):
             raise ConfigError(f"config section {section!r} must be a table")
@@ -405,9 +502,16 @@ def resolve_vocoder_config(tree: dict[str, Any] | None, overrides: Sequence[str]
     return from_dict(VocoderTrainConfig, tree.get("train"), section="train"), vocoder, feature
 
 
-def train_vocoder(data_dir: str | Path, run_dir: str | Path, config: dict[str, Any] | None = None,
-                  overrides: Sequence[str] = (), resume: bool = False, registry: Any = None,
-                  plugins: Sequence[str] = (), progress: bool = True) -> Any:
+def train_vocoder(
+    data_dir: str | Path,
+    run_dir: str | Path,
+    config: dict[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    resume: bool = False,
+    registry: Any = None,
+    plugins: Sequence[str] = (),
+    progress: bool = True,
+) -> Any:
     """``audiogan train-vocoder``: train a trainable vocoder plugin on ``data_dir`` for the run ``run_dir``.
 
     When ``run_dir`` holds a GAN run, its FeatureConfig (statistics included) is used and
@@ -427,7 +531,9 @@ def train_vocoder(data_dir: str | Path, run_dir: str | Path, config: dict[str, A
 
         last = RunFolder(run_dir / "vocoder").resume_path()
         if last is None:
-            raise ConfigError(f"--resume: no vocoder checkpoint to resume in {run_dir / 'vocoder' / 'checkpoints'}")
+            raise ConfigError(
+                f"--resume: no vocoder checkpoint to resume in {run_dir / 'vocoder' / 'checkpoints'}"
+            )
         state = load_checkpoint(last, kind="checkpoint")
         config, saved_fc = state.get("config", {}), FeatureConfig.from_dict(state["feature_config"])
         del state
@@ -439,8 +545,10 @@ def train_vocoder(data_dir: str | Path, run_dir: str | Path, config: dict[str, A
         changed = {k: v for k, v in feature_table.items() if gan_fc.to_dict().get(k) != v}
         if changed:
             key = sorted(changed)[0]
-            raise ConfigError(f"feature.{key}={changed[key]!r} differs from the GAN run's ({source}: "
-                              f"{gan_fc.to_dict().get(key)!r}); the vocoder must use the run's features")
+            raise ConfigError(
+                f"feature.{key}={changed[key]!r} differs from the GAN run's ({source}: "
+                f"{gan_fc.to_dict().get(key)!r}); the vocoder must use the run's features"
+            )
         fc = gan_fc
     else:
         from audiogan.config import from_dict
@@ -449,9 +557,18 @@ def train_vocoder(data_dir: str | Path, run_dir: str | Path, config: dict[str, A
     dataset = load_dataset(data_dir, fc, cache_dir=tc.cache_dir, workers=tc.workers, progress=progress)
     name = vocoder_table.pop("name")
     if not getattr(registry.get("vocoder", name), "trainable", False):
-        trainable = [n for n in registry.names("vocoder") if getattr(registry.get("vocoder", n), "trainable", False)]
-        raise ConfigError(f"vocoder.name={name!r} is not trainable; trainable vocoders: {', '.join(trainable) or '(none)'}")
+        trainable = [
+            n for n in registry.names("vocoder") if getattr(registry.get("vocoder", n), "trainable", False)
+        ]
+        raise ConfigError(
+            f"vocoder.name={name!r} is not trainable; trainable vocoders: {', '.join(trainable) or '(none)'}"
+        )
     vocoder = registry.build("vocoder", name, vocoder_table, dataset.feature_config, 0)
-    tree = {"train": dataclasses.asdict(tc), "vocoder": {"name": name, **_plain(vocoder.config)},
-            "feature": _layout(dataset.feature_config)}
-    return vocoder.fit(dataset, run_dir, tc, registry=registry, resume=resume, progress=progress, config_tree=tree)
+    tree = {
+        "train": dataclasses.asdict(tc),
+        "vocoder": {"name": name, **_plain(vocoder.config)},
+        "feature": _layout(dataset.feature_config),
+    }
+    return vocoder.fit(
+        dataset, run_dir, tc, registry=registry, resume=resume, progress=progress, config_tree=tree
+    )

@@ -67,7 +67,9 @@ class ElmanGenerator(audiogan.Generator):
         z_t = z
         if self.embed is not None:
             if labels is None:
-                raise audiogan.ConfigError(f"generator 'elman' was built for {self.num_classes} classes and needs labels")
+                raise audiogan.ConfigError(
+                    f"generator 'elman' was built for {self.num_classes} classes and needs labels"
+                )
             z_t = torch.cat([z_t, self.embed(labels)], dim=-1)
         z_t = z_t.unsqueeze(1).expand(-1, n_frames, -1)
         if self.config.noise_dim:
@@ -94,7 +96,9 @@ class ElmanDiscriminator(audiogan.Discriminator):
         if self.project is not None:
             nn.init.zeros_(self.project.weight)
 
-    def forward(self, frames: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(
+        self, frames: torch.Tensor, labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``frames (B, T, n_mels)`` -> per-frame logits ``(B, T)`` and ``[logits (B, T, 1)]`` as features."""
         logits = self.score(frames)  # (B, T, 1)
         if self.project is not None and labels is not None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import torch
+from audiogan_elman import ElmanDiscriminator, ElmanGenerator
 
 from audiogan.plugins import get_registry
-from audiogan.testing import check_discriminator, check_generator, check_pair
-from audiogan.testing import tiny_feature_config  # noqa: F401  (pytest fixture)
-from audiogan_elman import ElmanDiscriminator, ElmanGenerator
+from audiogan.testing import (
+    check_discriminator,
+    check_generator,
+    check_pair,
+    tiny_feature_config,  # noqa: F401  (pytest fixture)
+)
 
 
 def test_contracts():
