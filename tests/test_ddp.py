@@ -181,7 +181,7 @@ from audiogan_plugins.rnn import LSTMDiscriminator
 
 
 class NaNOnRank1(LSTMDiscriminator):
-    """NaN logits on rank 1 only, for its training calls 1..7: one process goes bad, the others not."""
+    """NaN logits on rank 1 only, for its training calls 1..9: one process goes bad, the others not."""
 
     name = "nan-rank1"
     calls = 0
@@ -190,7 +190,7 @@ class NaNOnRank1(LSTMDiscriminator):
         logits, features = super().forward(frames, labels)
         if self.training and os.environ.get("RANK") == "1":
             type(self).calls += 1
-            if type(self).calls <= 7:
+            if type(self).calls <= 9:
                 logits = logits * float("nan")
         return logits, features
 
@@ -212,7 +212,8 @@ def test_one_process_checkpoint_resumes_as_two(corpus, tmp_path):
     first = train(corpus, run, tree, progress=False)
     assert first.step == 4
     at4 = load_checkpoint(run / "checkpoints" / "last.pt")["generator"]
-    # D runs 3 times a step on rank 1 (D step, G step, R1): steps 5, 6 and the restarted 5 go bad.
+    # D runs 4 times a step on rank 1 (D step, R1, the feature-matching targets, G step): its first
+    # 9 calls make steps 5, 6 and the restarted 5 go bad.
     torchrun(
         [
             "train",

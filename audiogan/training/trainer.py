@@ -11,7 +11,8 @@ ones, or (after :meth:`Trainer.distribute`) ``DistributedDataParallel`` wrappers
 
 GAN + DDP: each wrapper runs exactly one forward and one backward per step. D's wrapper is
 called once, in the D step, on real and fake concatenated; the G step scores the fake batch with
-D's own module (``d_plain``) while D's weights are frozen, so D's reducer never sees it. The R1 /
+D's own module (``d_plain``) while D's weights are frozen, so D's reducer never sees it (nor the
+feature-matching targets, which ``d_plain`` computes from the real batch under ``no_grad``). The R1 /
 WGAN-GP penalties also go through ``d_plain``: their weight gradients land in the same backward
 as the D loss, where DDP's gradient hooks average the sum across processes. The non-finite
 ("skip this update") flags are OR-ed across processes, so every process skips alike.
@@ -135,9 +136,8 @@ class Trainer:
         with self.autocast():
             fake, _ = self.g_run(z, labels, frames)
             both = torch.cat([real.to(fake.dtype), fake.detach()])
-            logits, features = self.d_run(both, torch.cat([labels, labels]) if labels is not None else None)
+            logits, _ = self.d_run(both, torch.cat([labels, labels]) if labels is not None else None)
             real_logits, fake_logits = logits[:size], logits[size:]
-            real_features = [f[:size] for f in features]
             loss_d = obj.discriminator_loss(
                 tc.loss, obj.sequence_scores(real_logits, mask), obj.sequence_scores(fake_logits)
             )
@@ -158,6 +158,13 @@ class Trainer:
         # --- generator (reuses the fake batch; D's weights are frozen for this backward)
         self.discriminator.requires_grad_(False)
         with self.autocast():
+            real_features: list[torch.Tensor] = []
+            if tc.feature_matching > 0:
+                # The D step's real features come from D before its update; matching them against
+                # fakes scored by the updated D would chase a stale target. They are constants for G,
+                # so no graph is kept (and no DDP reducer is involved: d_plain is unwrapped).
+                with torch.no_grad():
+                    _, real_features = self.d_plain(real.to(fake.dtype), labels)
             fake_logits, fake_features = self.d_plain(fake, labels)
             loss_adv = obj.generator_loss(tc.loss, obj.sequence_scores(fake_logits))
             loss_fm = (
@@ -210,8 +217,13 @@ class Trainer:
         # short demo still samples from a trained model rather than from the initial weights.
         t = self.step_count
         decay = min(self.tc.ema_decay, (1.0 + t) / (10.0 + t))
-        weight = (1.0 - bad.float()) * (1.0 - decay)
-        torch._foreach_lerp_(self.ema_params, [p.detach() for p in self.g_params], weight)
+        weight = (1.0 - bad.float()) * (1.0 - decay)  # 0 on a skipped step: the average stays put
+        # A 0-d tensor passed as the Scalar weight of _foreach_lerp_ is read with .item() (a host
+        # sync every step); the per-tensor weights overload keeps it on the device. The lerp formula
+        # and the float32 weight are the same, so are the numbers; on CUDA the 0-d weights take
+        # the one-lerp-per-tensor path instead of the fused kernel, a few launches for a small G.
+        weights = [weight] * len(self.ema_params)
+        torch._foreach_lerp_(self.ema_params, [p.detach() for p in self.g_params], weights)
         for ema_buffer, buffer in zip(self.ema.buffers(), self.generator.buffers()):
             ema_buffer.copy_(buffer)
 
