@@ -74,6 +74,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--headroom", type=float, default=-1.0, metavar="DB", help="peak level in dBFS (default -1)"
     )
     parser.add_argument(
+        "--max-gain",
+        type=float,
+        default=40.0,
+        metavar="DB",
+        help="raise no clip by more than DB when normalising, so a nearly silent clip is not "
+        "blown up to full scale (default 40)",
+    )
+    parser.add_argument(
         "--no-normalise", action="store_true", help="keep the vocoder's level (no peak normalisation)"
     )
     parser.add_argument(
@@ -125,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{key.replace('_', '-')} {getattr(args, key)} must be >= 1")
     if not (args.headroom <= 0.0):  # also refuses nan; above 0 dBFS the PCM file would clip
         raise ConfigError(f"--headroom {args.headroom}: must be <= 0 dBFS (a peak above full scale clips)")
+    if not (0.0 <= args.max_gain < float("inf")):  # also refuses nan
+        raise ConfigError(f"--max-gain {args.max_gain}: must be a finite number >= 0 dB")
     if args.per_label is not None and (args.label or args.per_label < 1):
         raise ConfigError("--per-label N needs N >= 1 and no --label")
     synth = load(
@@ -134,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         vocoder_config=vocoder_settings(args.set),
         plugins=args.plugin,
         headroom_db=args.headroom,
+        max_gain_db=args.max_gain,
     )
     if args.interpolate:
         try:

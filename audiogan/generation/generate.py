@@ -11,16 +11,19 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from audiogan import __version__
-from audiogan.config import FeatureConfig
+from audiogan.config import FeatureConfig, plain_config
 from audiogan.errors import AudioganError, CheckpointError, ConfigError
 from audiogan.fileio import atomic_path, write_text_atomic
-from audiogan.generation.synthesizer import Clip, ClipRequest, Synthesizer, latent, slerp
+from audiogan.generation.synthesizer import MAX_GAIN_DB, Clip, ClipRequest, Synthesizer, latent, slerp
+
+if TYPE_CHECKING:
+    from audiogan.plugins import Registry
 
 __all__ = [
     "load",
@@ -67,7 +70,10 @@ def _device(device: str | torch.device | None) -> torch.device:
 
 
 def load_vocoder(
-    path: str | Path, feature_config: FeatureConfig, registry: Any, overrides: dict[str, Any] | None = None
+    path: str | Path,
+    feature_config: FeatureConfig,
+    registry: Registry,
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[torch.nn.Module, str]:
     """Rebuild a trained vocoder from ``vocoder.pt``; its FeatureConfig must match ``feature_config``.
 
@@ -86,7 +92,8 @@ def load_vocoder(
         mine, theirs = getattr(feature_config, key), getattr(saved, key)
         if mine != theirs:
             raise CheckpointError(
-                f"{path}: vocoder was trained with feature.{key}={theirs!r} but the generator uses feature.{key}={mine!r}"
+                f"{path}: vocoder was trained with feature.{key}={theirs!r} "
+                f"but the generator uses feature.{key}={mine!r}"
             )
     config = dict(record.get("config") or {})
     config.update(overrides or {})
@@ -101,6 +108,7 @@ def load(
     vocoder_config: dict[str, Any] | None = None,
     plugins: Sequence[str] = (),
     headroom_db: float = -1.0,
+    max_gain_db: float = MAX_GAIN_DB,
 ) -> Synthesizer:
     """Load a run folder (or its ``generator.pt``) for generation.
 
@@ -110,6 +118,7 @@ def load(
     :param vocoder_config: ``Config`` fields of the vocoder (``--set vocoder.key=value``).
     :param plugins: extra plugin modules or ``.py`` files (``--plugin``).
     :param headroom_db: peak level clips are normalised to, in dBFS.
+    :param max_gain_db: most gain normalisation may apply, in dB (quieter clips stay below the headroom).
     :raises CheckpointError: a run without ``generator.pt`` (naming the file), or a mismatched vocoder.
     """
     from audiogan.checkpoint import load_generator
@@ -141,7 +150,17 @@ def load(
     meta.update(
         {"run": str(run_dir.resolve()), "generator_file": str(gen_file.resolve()), "vocoder_file": voc_file}
     )
-    return Synthesizer(loaded.model, fc, voc_module, loaded.class_names, dev, voc_name, meta, headroom_db)
+    return Synthesizer(
+        loaded.model,
+        fc,
+        voc_module,
+        loaded.class_names,
+        dev,
+        voc_name,
+        meta,
+        headroom_db,
+        max_gain_db=max_gain_db,
+    )
 
 
 def _resolve_vocoder(
@@ -149,7 +168,7 @@ def _resolve_vocoder(
     config: dict[str, Any] | None,
     run_dir: Path | None,
     fc: FeatureConfig,
-    registry: Any,
+    registry: Registry,
 ) -> tuple[torch.nn.Module, str, str | None]:
     run_vocoder = run_dir / "vocoder.pt" if run_dir is not None else None
     has_run_vocoder = run_vocoder is not None and run_vocoder.is_file()
@@ -326,6 +345,7 @@ def write_clips(
             "samples": int(clip.audio.shape[-1]),
             "peak_dbfs": _finite(clip.peak_dbfs),
             "gain_db": round(clip.gain_db, 3),
+            "gain_capped": clip.gain_capped,
             "silent": clip.silent,
         }
         entry.update({k: v for k, v in clip.info.items()})
@@ -340,7 +360,7 @@ def write_clips(
         "vocoder": {
             "name": synth.vocoder_name,
             "file": synth.meta.get("vocoder_file"),
-            "config": _plain(getattr(synth.vocoder, "config", None)),
+            "config": plain_config(getattr(synth.vocoder, "config", None)),
         },
         "sample_rate": synth.sample_rate,
         "format_audio": ext,
@@ -388,11 +408,3 @@ def plot_spectrogram(synth: Synthesizer, audio: np.ndarray, path: Path, title: s
 
 def _finite(x: float) -> float | None:
     return round(x, 3) if math.isfinite(x) else None
-
-
-def _plain(config: Any) -> Any:
-    import dataclasses
-
-    if dataclasses.is_dataclass(config):
-        return json.loads(json.dumps(dataclasses.asdict(config), default=str))
-    return None

@@ -7,7 +7,6 @@ what a vocoder alone does to real recordings.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,10 @@ import numpy as np
 import torch
 
 from audiogan import __version__
-from audiogan.config import FeatureConfig
+from audiogan.config import FeatureConfig, plain_config
 from audiogan.errors import ConfigError
 from audiogan.fileio import write_text_atomic
-from audiogan.generation.generate import _device, _plain, _resolve_vocoder, load, safe_name
+from audiogan.generation.generate import _device, _resolve_vocoder, load, safe_name
 
 __all__ = ["resynthesize"]
 
@@ -36,17 +35,20 @@ def resynthesize(
     force: bool = False,
     max_frames: int = 4096,
 ) -> list[dict[str, Any]]:
-    """Copy-synthesis: audio -> log-mel (the run's FeatureConfig) -> vocoder -> audio, to hear a vocoder alone.
+    """Copy-synthesis: audio -> log-mel (run's FeatureConfig) -> vocoder -> audio, to hear a vocoder alone.
 
     Without ``run`` the FeatureConfig is the default one with ``feature`` fields changed (no
     statistics are needed: the vocoder reads log-mel, never normalised features). Levels are
     kept (scaled down only if the output would clip). Writes ``<stem>.<vocoder>.wav`` per file and
     ``manifest.json`` with each file's log-mel L1 distance to its input (natural-log units).
+
+    :param max_frames: longer files are vocoded in overlapping windows, with the same context and
+        window rule as generation (:func:`~audiogan.generation.sampling.vocode_long`).
     """
     from audiogan.contracts import check_vocoder_output
     from audiogan.data.audio import load_audio, write_audio
     from audiogan.features import MelFrontEnd
-    from audiogan.generation.synthesizer import OverlapVocoder
+    from audiogan.generation.sampling import crossfade_samples, vocode_long, window_context_frames
     from audiogan.plugins import get_registry
 
     if not files:
@@ -61,6 +63,7 @@ def resynthesize(
         voc, voc_name, _ = _resolve_vocoder(vocoder, vocoder_config, None, fc, registry)
     voc = voc.to(dev).eval()
     front = MelFrontEnd(fc).to(dev)
+    context, crossfade = window_context_frames(fc, voc), crossfade_samples(fc)
     out = Path(out_dir).resolve()
     stems: dict[str, int] = {}
     targets = []
@@ -84,14 +87,7 @@ def resynthesize(
         with torch.no_grad():
             x = torch.from_numpy(audio).to(dev)
             mel = front.log_mel(x).transpose(1, 2)  # (1, M, T)
-            if mel.shape[-1] <= max_frames:
-                wave = vocode(mel)
-            else:
-                ov = OverlapVocoder(
-                    vocode, fc.hop_length, max(8, 2 * math.ceil(fc.win / fc.hop_length)), 2 * fc.hop_length
-                )
-                parts = [ov.push(mel[..., i : i + 1024]) for i in range(0, mel.shape[-1], 1024)]
-                wave = torch.cat(parts + [ov.push(mel[..., :0], final=True)], dim=-1)
+            wave = vocode_long(vocode, mel, fc.hop_length, context, crossfade, max_frames)
             wave = wave[0, : audio.shape[0]]
             if wave.shape[0] < audio.shape[0]:
                 wave = torch.nn.functional.pad(wave, (0, audio.shape[0] - wave.shape[0]))
@@ -115,7 +111,7 @@ def resynthesize(
         "audiogan_version": __version__,
         "run": str(Path(run).resolve()) if run is not None else None,
         "vocoder": voc_name,
-        "vocoder_config": _plain(getattr(voc, "config", None)),
+        "vocoder_config": plain_config(getattr(voc, "config", None)),
         "feature_config": fc.to_dict(),
         "files": results,
     }

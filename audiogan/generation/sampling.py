@@ -13,7 +13,20 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["OverlapVocoder", "RngStream", "dbfs", "fit_length", "latent", "slerp", "trim_silence"]
+from audiogan.config import FeatureConfig
+
+__all__ = [
+    "OverlapVocoder",
+    "RngStream",
+    "crossfade_samples",
+    "dbfs",
+    "fit_length",
+    "latent",
+    "slerp",
+    "trim_silence",
+    "vocode_long",
+    "window_context_frames",
+]
 
 
 def latent(seed: int, dim: int, truncation: float | None = None) -> torch.Tensor:
@@ -112,6 +125,48 @@ class OverlapVocoder:
         self.buffer = self.buffer[..., keep_from - self.buffer_start :]
         self.buffer_start = keep_from
         return out
+
+
+def crossfade_samples(feature_config: FeatureConfig) -> int:
+    """Crossfade length between vocoding windows: two hops."""
+    return 2 * feature_config.hop_length
+
+
+def window_context_frames(feature_config: FeatureConfig, vocoder: nn.Module) -> int:
+    """Frames of context either side of a vocoding window.
+
+    Covers the STFT window twice and, for vocoders that declare ``context_frames`` (the
+    receptive field of a convolutional vocoder such as ``istft``), that much plus the crossfade,
+    so a windowed render equals a one-shot render rather than only hiding the seam in the crossfade.
+    """
+    fc = feature_config
+    declared = int(getattr(vocoder, "context_frames", 0) or 0)
+    if declared:
+        # The crossfade blends in the previous window's samples of the frames just past its
+        # last emitted one; those need the full receptive field to their right as well.
+        declared += math.ceil(crossfade_samples(fc) / fc.hop_length)
+    return max(8, 2 * math.ceil(fc.win / fc.hop_length), declared)
+
+
+def vocode_long(
+    vocode: Callable[[torch.Tensor], torch.Tensor],
+    mel: torch.Tensor,
+    hop: int,
+    context: int,
+    crossfade: int,
+    max_frames: int,
+) -> torch.Tensor:
+    """Log-mel ``(B, M, T)`` -> ``(B, S)``: one ``vocode`` call up to ``max_frames`` frames, else
+    :class:`OverlapVocoder` windows of ``max(256, max_frames // 4)`` new frames each.
+    """
+    if mel.shape[-1] <= max_frames:
+        return vocode(mel)
+    # A floor on the window keeps the context (re-vocoded by every window) a small share of the work.
+    window = max(256, max_frames // 4)
+    ov = OverlapVocoder(vocode, hop, context, crossfade)
+    parts = [ov.push(mel[..., i : i + window]) for i in range(0, mel.shape[-1], window)]
+    parts.append(ov.push(mel[..., :0], final=True))
+    return torch.cat(parts, dim=-1)
 
 
 def fit_length(audio: np.ndarray, n: int) -> np.ndarray:

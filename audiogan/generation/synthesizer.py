@@ -33,11 +33,14 @@ from audiogan.features import MelFrontEnd
 from audiogan.generation.sampling import (
     OverlapVocoder,
     RngStream,
+    crossfade_samples,
     dbfs,
     fit_length,
     latent,
     slerp,
     trim_silence,
+    vocode_long,
+    window_context_frames,
 )
 
 __all__ = [
@@ -54,6 +57,9 @@ __all__ = [
 #: Frames per generator call. Fixed so that a clip's frames do not depend on how it is requested.
 BLOCK_FRAMES = 32
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this a clip is reported silent and left unscaled
+#: Default ceiling on the normalisation gain: a barely audible clip is mostly noise, and raising
+#: it all the way to the headroom would play that noise at full scale.
+MAX_GAIN_DB = 40.0
 
 
 @dataclasses.dataclass
@@ -75,9 +81,10 @@ class Clip:
     seed: int
     label: int | None
     peak_dbfs: float  # before scaling
-    gain_db: float  # applied by peak normalisation (0 when off or silent)
+    gain_db: float  # applied by peak normalisation (0 when off or silent; at most max_gain_db)
     silent: bool
     info: dict[str, Any]
+    gain_capped: bool = False  # normalisation wanted more than max_gain_db and got max_gain_db
 
 
 class _GeneratorStream:
@@ -144,6 +151,7 @@ class Synthesizer:
         meta: dict[str, Any] | None = None,
         headroom_db: float = -1.0,
         max_vocode_frames: int = 4096,
+        max_gain_db: float = MAX_GAIN_DB,
     ) -> None:
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
@@ -153,6 +161,7 @@ class Synthesizer:
         self.class_names = list(class_names)
         self.meta = dict(meta or {})
         self.headroom_db = float(headroom_db)
+        self.max_gain_db = _check_max_gain(max_gain_db)
         self.max_vocode_frames = int(max_vocode_frames)  # longer clips are vocoded in overlapping windows
         self.front = MelFrontEnd(feature_config).to(self.device)
         self._generator_checked = False
@@ -261,37 +270,37 @@ class Synthesizer:
         """Normalised frames ``(B, T, M)`` -> waveform ``(B, S)``, long inputs in overlapping windows."""
         mel = self.front.to_vocoder(frames.to(self.device))
         with torch.no_grad():
-            if mel.shape[-1] <= self.max_vocode_frames:
-                return self._raw_vocode(mel)
-            window = max(256, self.max_vocode_frames // 4)
-            ov = OverlapVocoder(
+            return vocode_long(
                 self._raw_vocode,
+                mel,
                 self.feature_config.hop_length,
                 self.context_frames(),
                 self.crossfade_samples(),
+                self.max_vocode_frames,
             )
-            parts = [ov.push(mel[..., i : i + window]) for i in range(0, mel.shape[-1], window)]
-            parts.append(ov.push(mel[..., :0], final=True))
-            return torch.cat(parts, dim=-1)
 
     def context_frames(self) -> int:
-        """Frames of context either side of a vocoding window.
-
-        Covers the STFT window twice and, for vocoders that declare ``context_frames`` (the
-        receptive field of a convolutional vocoder such as ``istft``), at least that much, so a
-        windowed render equals a one-shot render rather than only hiding the seam in the crossfade.
-        """
-        fc = self.feature_config
-        declared = int(getattr(self.vocoder, "context_frames", 0) or 0)
-        return max(8, 2 * math.ceil(fc.win / fc.hop_length), declared)
+        """Frames of context either side of a vocoding window (see :func:`window_context_frames`)."""
+        return window_context_frames(self.feature_config, self.vocoder)
 
     def crossfade_samples(self) -> int:
         """Crossfade length between windows: two hops."""
-        return 2 * self.feature_config.hop_length
+        return crossfade_samples(self.feature_config)
 
     def target_peak(self) -> float:
         """Linear peak that normalisation scales to (``headroom_db`` dBFS)."""
         return float(10 ** (self.headroom_db / 20))
+
+    def normalising_gain(self, peak: float, max_gain_db: float | None = None) -> tuple[float, bool]:
+        """``(gain, capped)``: the linear gain taking ``peak`` to the headroom, at most ``max_gain_db``.
+
+        :param max_gain_db: the ceiling in dB (None: this synthesizer's ``max_gain_db``).
+        """
+        ceiling = self.max_gain_db if max_gain_db is None else _check_max_gain(max_gain_db)
+        gain = self.target_peak() / peak
+        if 20 * math.log10(gain) > ceiling:
+            return float(10 ** (ceiling / 20)), True
+        return gain, False
 
     # ------------------------------------------------------------------ generation
 
@@ -333,12 +342,18 @@ class Synthesizer:
         truncation: float | None = None,
         normalise: bool = True,
         trim_db: float | None = None,
+        max_gain_db: float | None = None,
     ) -> list[Clip]:
-        """Make one :class:`Clip` per request, ``seconds`` long (exactly, unless trimmed)."""
+        """Make one :class:`Clip` per request, ``seconds`` long (exactly, unless trimmed).
+
+        :param max_gain_db: ceiling on the normalisation gain (None: this synthesizer's ``max_gain_db``).
+        """
         if batch_size < 1:
             raise ConfigError(f"batch_size={batch_size} must be >= 1")
         if truncation is not None and not truncation > 0:
             raise ConfigError(f"truncation={truncation!r} must be > 0")
+        if max_gain_db is not None:
+            _check_max_gain(max_gain_db)  # before any generation work
         n_frames, n_samples = self.frames_for(seconds)
         step = batch_size if self.batch_invariant() else 1
         clips: list[Clip] = []
@@ -348,7 +363,7 @@ class Synthesizer:
             waves = torch.cat([self.vocode(mels[i : i + step]) for i in range(0, len(batch), step)])
             for request, wave in zip(batch, waves):
                 audio = fit_length(wave.cpu().numpy().astype(np.float32), n_samples)
-                clips.append(self._finish(audio, request, normalise, trim_db))
+                clips.append(self._finish(audio, request, normalise, trim_db, max_gain_db))
         return clips
 
     def generate(
@@ -361,6 +376,7 @@ class Synthesizer:
         truncation: float | None = None,
         normalise: bool = True,
         trim_db: float | None = None,
+        max_gain_db: float | None = None,
     ) -> list[np.ndarray]:
         """``n`` clips of ``seconds`` each as float32 arrays at :attr:`sample_rate`.
 
@@ -370,33 +386,55 @@ class Synthesizer:
         :param truncation: draw ``z`` from a normal truncated to ``[-truncation, truncation]``.
         :param normalise: scale each clip's peak to ``headroom_db`` dBFS.
         :param trim_db: cut leading/trailing audio quieter than this many dB below the clip's loudest frame.
+        :param max_gain_db: raise no clip by more than this many dB when normalising (None: this
+            synthesizer's ``max_gain_db``, 40 by default); a quieter clip stays below the headroom
+            and is reported with a warning.
         """
         clips = self.render(
-            self.requests(n, labels, seed), seconds, batch_size, truncation, normalise, trim_db
+            self.requests(n, labels, seed), seconds, batch_size, truncation, normalise, trim_db, max_gain_db
         )
         return [clip.audio for clip in clips]
 
     def _finish(
-        self, audio: np.ndarray, request: ClipRequest, normalise: bool, trim_db: float | None
+        self,
+        audio: np.ndarray,
+        request: ClipRequest,
+        normalise: bool,
+        trim_db: float | None,
+        max_gain_db: float | None = None,
     ) -> Clip:
         if not np.isfinite(audio).all():
             raise ConfigError(
-                f"clip with seed {request.seed}: the vocoder {self.vocoder_name!r} produced non-finite samples"
+                f"clip with seed {request.seed}: "
+                f"the vocoder {self.vocoder_name!r} produced non-finite samples"
             )
         if trim_db is not None:
             audio = trim_silence(audio, self.feature_config.hop_length, trim_db)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         silent = peak < SILENCE_PEAK
-        gain = 1.0
+        gain, capped = 1.0, False
         if silent:
             warnings.warn(
                 f"clip with seed {request.seed} is silent (peak {dbfs(peak):.1f} dBFS)", stacklevel=3
             )
         elif normalise:
-            gain = self.target_peak() / peak
+            gain, capped = self.normalising_gain(peak, max_gain_db)
+            if capped:
+                warnings.warn(
+                    f"clip with seed {request.seed} is too quiet to normalise (peak {dbfs(peak):.1f} dBFS): "
+                    f"gain capped at {20 * math.log10(gain):.1f} dB, peak now {dbfs(peak * gain):.1f} dBFS",
+                    stacklevel=3,
+                )
             audio = (audio * gain).astype(np.float32)
         return Clip(
-            audio, request.seed, request.label, dbfs(peak), 20 * math.log10(gain), silent, dict(request.info)
+            audio,
+            request.seed,
+            request.label,
+            dbfs(peak),
+            20 * math.log10(gain),
+            silent,
+            dict(request.info),
+            capped,
         )
 
     # ------------------------------------------------------------------ streaming
@@ -429,7 +467,8 @@ class Synthesizer:
         The generator's recurrent state is carried from chunk to chunk, so the frames are those
         of one long generation; the vocoder runs on overlapping windows (see
         :class:`OverlapVocoder`). With ``normalise`` the gain is set by the first non-silent
-        chunk and only ever lowered (when a later chunk would clip), so the level never pumps up.
+        chunk (at most ``max_gain_db``) and only ever lowered (when a later chunk would clip), so
+        the level never pumps up.
         """
         if not seconds_per_chunk > 0:
             raise ConfigError(f"seconds_per_chunk={seconds_per_chunk!r} must be > 0")
@@ -449,11 +488,28 @@ class Synthesizer:
             if normalise:
                 peak = float(np.max(np.abs(audio))) if audio.size else 0.0
                 if peak >= SILENCE_PEAK and (gain is None or peak * gain > 1.0):
-                    gain = self.target_peak() / peak
+                    gain, capped = self.normalising_gain(peak)
+                    if capped:
+                        warnings.warn(
+                            f"stream with seed {seed} starts too quiet to normalise "
+                            f"(peak {dbfs(peak):.1f} dBFS): gain capped at {self.max_gain_db:.1f} dB",
+                            stacklevel=2,
+                        )
                 if gain is not None:
                     audio = (audio * gain).astype(np.float32)
             made += 1
             yield audio
+
+
+def _check_max_gain(max_gain_db: float) -> float:
+    try:
+        value = float(max_gain_db)
+    except (TypeError, ValueError):
+        value = math.nan
+    # inf is refused too: it would reach the manifest as non-standard JSON; 1000 dB is no ceiling.
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"max_gain_db={max_gain_db!r} must be a finite number >= 0 dB")
+    return value
 
 
 def _label_embedding(generator: nn.Module, num_classes: int) -> nn.Embedding | None:
