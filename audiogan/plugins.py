@@ -2,10 +2,11 @@
 
 Load order (a name registered first wins; later plugins with the same *plugin* name are skipped):
 
-1. ``DEFAULT_PLUGINS``: the built-in modules in ``audiogan_plugins``, registered through the same
-   ``pm.register`` call a third-party plugin goes through, under the same names as their entry
-   points (so pluggy-style discovery skips them and a source checkout needs no install metadata).
-2. Entry points in the group ``audiogan`` of every installed distribution. One that fails to
+1. Built-ins: the entry points in the group ``audiogan`` of the ``audiogan`` distribution itself
+   (``[project.entry-points.audiogan]`` in its ``pyproject.toml``, modules in ``audiogan_plugins``).
+   They are found and registered exactly as a third-party plugin is; only their failures differ:
+   a built-in that fails to import is a bug in audiogan, so it is always an error.
+2. Entry points in the group ``audiogan`` of every other installed distribution. One that fails to
    import is a :class:`PluginWarning` naming the entry point and its distribution, or a
    :class:`~audiogan.errors.PluginError` when strict (``--strict``, ``AUDIOGAN_STRICT=1``).
    ``AUDIOGAN_LOAD_PLUGINS=a,b`` loads only those entry points (empty string: built-ins only).
@@ -13,7 +14,11 @@ Load order (a name registered first wins; later plugins with the same *plugin* n
    a path to a ``.py`` file. A missing one is always an error: the user asked for it by name.
 
 ``AUDIOGAN_DISABLE_PLUGINS=a,b`` blocks plugins by name at every stage, built-ins included.
-Each hook implementation is then called on its own so an error names the plugin and the hook.
+
+Each hook implementation is then called on its own, so an error names the plugin and the hook.
+Component names must be unique within a kind, so the order of implementations never decides
+anything: ``tryfirst``/``trylast`` are accepted and have no effect, and hook wrappers (which wrap
+the calls of other plugins) are refused with an error naming the plugin.
 """
 
 from __future__ import annotations
@@ -35,13 +40,13 @@ from typing import Any
 import pluggy
 from torch import nn
 
-from audiogan import __version__, hookspecs
+from audiogan import hookspecs
 from audiogan.components import Discriminator, Generator, Vocoder
 from audiogan.config import FeatureConfig, from_dict
 from audiogan.errors import AudioganError, ConfigError, PluginError
 
 __all__ = [
-    "DEFAULT_PLUGINS",
+    "BUILTIN_DISTRIBUTION",
     "ENTRY_POINT_GROUP",
     "KINDS",
     "ComponentInfo",
@@ -51,17 +56,14 @@ __all__ = [
     "clear_registry_cache",
     "get_registry",
     "load_registry",
+    "resolve_registry",
     "plugin_of",
 ]
 
 ENTRY_POINT_GROUP = "audiogan"
 
-#: Built-in plugin modules; the plugin name is the last dotted part, equal to its entry point name.
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "audiogan_plugins.griffinlim",
-    "audiogan_plugins.rnn",
-    "audiogan_plugins.istft_vocoder",
-)
+#: The distribution whose entry points are the built-in plugins (this package).
+BUILTIN_DISTRIBUTION = "audiogan"
 
 #: kind -> (hook name, required base class)
 KINDS: dict[str, tuple[str, type[nn.Module]]] = {
@@ -195,7 +197,8 @@ class Registry:
             cfg = config
         else:
             raise ConfigError(
-                f"{kind} {name!r}: config must be a dict or {cls.__qualname__}.Config, got {type(config).__name__}"
+                f"{kind} {name!r}: config must be a dict or {cls.__qualname__}.Config, "
+                f"got {type(config).__name__}"
             )
         try:
             module = cls(cfg, feature_config, int(num_classes))
@@ -203,7 +206,8 @@ class Registry:
             raise
         except Exception as exc:  # any bug inside third-party code: name the plugin, keep one line
             raise PluginError(
-                f"plugin {info.plugin!r} failed to build {kind} {name!r}: {type(exc).__name__}: {_one_line(exc)}"
+                f"plugin {info.plugin!r} failed to build {kind} {name!r}: "
+                f"{type(exc).__name__}: {_one_line(exc)}"
             ) from exc
         if not isinstance(module, nn.Module):
             raise PluginError(f"plugin {info.plugin!r}: {kind} {name!r} did not build an nn.Module")
@@ -315,6 +319,21 @@ def _validate_class(obj: Any, kind: str, plugin: str, hook: str) -> tuple[str, t
     return name, obj, doc.splitlines()[0].strip()
 
 
+def _is_builtin(dist_name: str) -> bool:
+    return dist_name.lower().replace("_", "-") == BUILTIN_DISTRIBUTION
+
+
+def _entry_points() -> list[tuple[importlib.metadata.Distribution, importlib.metadata.EntryPoint]]:
+    """Every entry point in the group, audiogan's own (the built-ins) first."""
+    found = [
+        (dist, ep)
+        for dist in importlib.metadata.distributions()
+        for ep in dist.entry_points
+        if ep.group == ENTRY_POINT_GROUP
+    ]
+    return sorted(found, key=lambda item: not _is_builtin(item[0].metadata["Name"] or ""))
+
+
 def load_registry(extra: Sequence[str] | None = (), strict: bool | None = None) -> Registry:
     """Build a fresh :class:`Registry` (no cache); see the module docstring for the order."""
     extra = tuple(extra or ())
@@ -327,53 +346,45 @@ def load_registry(extra: Sequence[str] | None = (), strict: bool | None = None) 
     plugins: dict[str, PluginInfo] = {}
     failures: list[str] = []
 
-    # 1. built-ins: a failure here is a bug in audiogan itself, never just a warning.
-    for module_name in DEFAULT_PLUGINS:
-        name = module_name.rsplit(".", 1)[-1]
-        if pm.is_blocked(name):
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:
-            raise PluginError(
-                f"built-in plugin {name!r} ({module_name}) failed to import: {type(exc).__name__}: {_one_line(exc)}"
-            ) from exc
-        if _register(pm, module, name):
-            plugins[name] = PluginInfo(name, module_name, "audiogan", __version__, True, "builtin")
-
-    # 2. entry points of installed distributions.
+    # 1. built-ins, then 2. every other distribution's entry points, one list in that order.
     allow = _env_list("AUDIOGAN_LOAD_PLUGINS")
     failed: set[str] = set()  # a distribution seen twice on sys.path warns once
-    for dist in importlib.metadata.distributions():
-        eps = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
-        if not eps:
-            continue
+    builtins_found = False
+    for dist, ep in _entry_points():
         dist_name = dist.metadata["Name"] or "?"
-        for ep in eps:
-            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name) or ep.name in failed:
-                continue
-            if allow is not None and ep.name not in allow:
-                continue
-            hint = f" (disable it with AUDIOGAN_DISABLE_PLUGINS={ep.name})"
-            try:
-                plugin = ep.load()
-            except Exception as exc:
-                message = (
-                    f"plugin entry point {ep.name!r} ({ep.value}) from distribution "
-                    f"{dist_name} {dist.version} failed to import: {type(exc).__name__}: {_one_line(exc)}"
-                )
-                if strict:
-                    raise PluginError(message + hint) from exc
-                failed.add(ep.name)
-                failures.append(message)
-                # Shown as "audiogan:0: PluginWarning: ..." (no irrelevant source line under it).
-                warnings.warn_explicit(message + hint, PluginWarning, filename="audiogan", lineno=0)
-                continue
-            if pm.is_registered(plugin):
-                continue  # one module behind two entry point names: its classes register once
-            if _register(pm, plugin, ep.name, hint):
-                module = getattr(plugin, "__name__", ep.value)
-                plugins[ep.name] = PluginInfo(ep.name, module, dist_name, dist.version, False, "entry point")
+        builtin = _is_builtin(dist_name)
+        builtins_found = builtins_found or builtin
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name) or ep.name in failed:
+            continue
+        if allow is not None and ep.name not in allow and not builtin:
+            continue
+        hint = f" (disable it with AUDIOGAN_DISABLE_PLUGINS={ep.name})"
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            what = "built-in plugin" if builtin else "plugin entry point"
+            message = (
+                f"{what} {ep.name!r} ({ep.value}) from distribution "
+                f"{dist_name} {dist.version} failed to import: {type(exc).__name__}: {_one_line(exc)}"
+            )
+            if strict or builtin:  # a broken built-in is a bug in audiogan: never only a warning
+                raise PluginError(message + hint) from exc
+            failed.add(ep.name)
+            failures.append(message)
+            # Shown as "audiogan:0: PluginWarning: ..." (no irrelevant source line under it).
+            warnings.warn_explicit(message + hint, PluginWarning, filename="audiogan", lineno=0)
+            continue
+        if pm.is_registered(plugin):
+            continue  # one module behind two entry point names: its classes register once
+        if _register(pm, plugin, ep.name, hint):
+            module = getattr(plugin, "__name__", ep.value)
+            source = "builtin" if builtin else "entry point"
+            plugins[ep.name] = PluginInfo(ep.name, module, dist_name, dist.version, builtin, source)
+    if not builtins_found:
+        raise PluginError(
+            f"audiogan's built-in plugins are not installed (no entry points in group {ENTRY_POINT_GROUP!r} "
+            f"from distribution {BUILTIN_DISTRIBUTION!r}): install the package, e.g. pip install -e ."
+        )
 
     # 3. local plugins asked for by name: AUDIOGAN_PLUGINS, then --plugin.
     for spec in [*(_env_list("AUDIOGAN_PLUGINS") or []), *extra]:
@@ -407,8 +418,13 @@ def _collect(pm: pluggy.PluginManager, plugins: dict[str, PluginInfo]) -> dict[s
     """Call every hook implementation on its own and validate what it returns."""
     components: dict[str, dict[str, ComponentInfo]] = {kind: {} for kind in KINDS}
     for kind, (hook_name, _base) in KINDS.items():
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
             plugin = impl.plugin_name
+            if impl.hookwrapper or getattr(impl, "wrapper", False):
+                raise PluginError(
+                    f"plugin {plugin!r}: {hook_name} is a hook wrapper; audiogan collects each plugin's "
+                    "classes on its own, so wrappers are not supported (return a list of classes)"
+                )
             try:
                 result = impl.function()
             except Exception as exc:
@@ -419,7 +435,8 @@ def _collect(pm: pluggy.PluginManager, plugins: dict[str, PluginInfo]) -> dict[s
                 continue
             if not isinstance(result, (list, tuple)):
                 raise PluginError(
-                    f"plugin {plugin!r}: {hook_name} must return a list of classes, got {type(result).__name__}"
+                    f"plugin {plugin!r}: {hook_name} must return a list of classes, "
+                    f"got {type(result).__name__}"
                 )
             pinfo = plugins.get(plugin) or PluginInfo(plugin, "?", None, None, False, "local")
             for obj in result:
@@ -430,7 +447,8 @@ def _collect(pm: pluggy.PluginManager, plugins: dict[str, PluginInfo]) -> dict[s
                         continue
                     raise PluginError(
                         f"two {kind}s named {name!r}: one from plugin {previous.plugin!r} "
-                        f"({previous.cls.__module__}.{previous.cls.__qualname__}), one from plugin {plugin!r} "
+                        f"({previous.cls.__module__}.{previous.cls.__qualname__}), "
+                        f"one from plugin {plugin!r} "
                         f"({cls.__module__}.{cls.__qualname__})"
                     )
                 _PLUGIN_OF[cls] = plugin
@@ -461,6 +479,11 @@ def get_registry(extra: Sequence[str] | None = (), strict: bool | None = None) -
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = registry
     return registry
+
+
+def resolve_registry(registry: Registry | None = None, plugins: Sequence[str] = ()) -> Registry:
+    """``registry`` itself, or (when None) the cached registry for these ``--plugin`` values."""
+    return registry if registry is not None else get_registry(tuple(plugins))
 
 
 def clear_registry_cache() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
 import json
 import subprocess
@@ -16,7 +17,7 @@ import audiogan
 from audiogan.cli import main
 from audiogan.errors import ConfigError, PluginError
 from audiogan.plugins import (
-    DEFAULT_PLUGINS,
+    BUILTIN_DISTRIBUTION,
     PluginWarning,
     clear_registry_cache,
     get_registry,
@@ -26,6 +27,13 @@ from audiogan.plugins import (
 from audiogan.testing import tiny_features
 
 _COUNTER = itertools.count()
+
+#: The built-in plugins as audiogan's own installed metadata declares them: entry point -> module.
+BUILTINS = {
+    ep.name: ep.value
+    for ep in importlib.metadata.distribution(BUILTIN_DISTRIBUTION).entry_points
+    if ep.group == "audiogan"
+}
 
 # A small but real generator + discriminator pair, with the component name filled in per test.
 PLUGIN_SOURCE = '''
@@ -133,9 +141,10 @@ def test_builtins_are_registered_like_third_party_plugins():
     registry = get_registry()
     assert "griffinlim" in registry.names("vocoder")
     assert {"lstm", "gru"} <= set(registry.names("generator")) & set(registry.names("discriminator"))
-    for module in DEFAULT_PLUGINS:
-        plugin = module.rsplit(".", 1)[-1]
+    assert set(BUILTINS) == {"griffinlim", "rnn", "istft_vocoder"}
+    for plugin, module in BUILTINS.items():
         assert registry.manager.get_plugin(plugin) is sys.modules[module]
+        assert [p.source for p in registry.plugins if p.name == plugin] == ["builtin"]
     info = registry.info("generator", "lstm")
     assert (info.plugin, info.distribution, info.version, info.builtin) == (
         "rnn",
@@ -207,14 +216,14 @@ def test_entry_point_plugin_is_discovered_with_its_distribution(site):
 
 
 def test_builtins_listed_again_as_entry_points_are_not_duplicated(site):
-    """After ``pip install -e .`` audiogan's own metadata lists the built-ins as entry points too."""
-    write_dist(site, "audiogan", audiogan.__version__, {m.rsplit(".", 1)[-1]: m for m in DEFAULT_PLUGINS})
+    """audiogan's own metadata seen twice on sys.path (an installed copy and a build) registers once."""
+    write_dist(site, "audiogan", audiogan.__version__, BUILTINS)
     module = installed_plugin(site, "alias-one", "aliased", dist="alias-dist")
     write_dist(site, "alias-dist-two", "1.0", {"alias-two": module})  # the same module under a second name
     registry = get_registry()
     assert registry.info("vocoder", "griffinlim").builtin
     assert registry.info("generator", "aliased").plugin in ("alias-one", "alias-two")  # scan order decides
-    assert len(registry.plugins) == len(DEFAULT_PLUGINS) + 1
+    assert len(registry.plugins) == len(BUILTINS) + 1
 
 
 def test_entry_point_that_fails_to_import_warns_or_raises_when_strict(site):
@@ -501,3 +510,39 @@ def test_hook_register_discriminators(site, monkeypatch):
 def test_hook_register_vocoders(site, monkeypatch):
     v = _one_hook(site, monkeypatch, "register_vocoders")
     assert v(torch.full((1, 16, 5), -3.0)).shape == (1, 4 * 64)
+
+
+# --------------------------------------------------------------------------- one way in, ordering
+
+
+def test_broken_builtin_entry_point_is_an_error_even_when_not_strict(site):
+    write_dist(site, "audiogan", audiogan.__version__, {"agtest_gone": "agtest_no_such_builtin"})
+    with pytest.raises(PluginError, match=r"built-in plugin 'agtest_gone' .* failed to import"):
+        load_registry(strict=False)
+
+
+def test_allow_list_never_drops_the_builtins(site, monkeypatch):
+    installed_plugin(site, "third", "third-gen", dist="third-dist")
+    monkeypatch.setenv("AUDIOGAN_LOAD_PLUGINS", "")
+    registry = load_registry()
+    assert {"griffinlim", "istft"} <= set(registry.names("vocoder"))
+    assert "third-gen" not in registry.names("generator")
+
+
+def test_hook_wrappers_are_refused_and_tryfirst_is_harmless(site, tmp_path):
+    ordered = tmp_path / "ordered_plugin.py"
+    ordered.write_text(
+        PLUGIN_SOURCE.format(name="ordered", module="ordered_plugin").replace(
+            "@audiogan.hookimpl\ndef register_generators",
+            "@audiogan.hookimpl(tryfirst=True)\ndef register_generators",
+        )
+    )
+    assert "tryfirst=True" in ordered.read_text()
+    assert "ordered" in load_registry([str(ordered)]).names("generator")
+    wrapper = tmp_path / "wrapper_plugin.py"
+    wrapper.write_text(
+        "import audiogan\n\n@audiogan.hookimpl(wrapper=True)\ndef register_vocoders():\n"
+        "    result = yield\n    return result\n"
+    )
+    with pytest.raises(PluginError, match=r"'.*wrapper_plugin.py': register_vocoders is a hook wrapper"):
+        load_registry([str(wrapper)])
