@@ -1,6 +1,9 @@
 """audiogan: train a recurrent GAN on a folder of recordings and synthesise new audio like it.
 
-Public API: the component bases, the plugin marker, configuration and errors.
+Public API: the component bases, the plugin marker, configuration and errors, ``load`` and
+``Synthesizer`` for generation, and the utilities a plugin may use (``MelFrontEnd``,
+``load_checkpoint``, ``fit_vocoder``; listed in docs/writing-plugins.md). Names that need the
+heavier modules are imported on first use, so ``import audiogan`` stays light.
 """
 
 from __future__ import annotations
@@ -20,12 +23,22 @@ def load(path, **kwargs):  # type: ignore[no-untyped-def]
     return _load(path, **kwargs)
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
-    """Lazy public names: ``audiogan.Synthesizer``."""
-    if name == "Synthesizer":
-        from audiogan.generation.synthesizer import Synthesizer
+#: Public names imported on first use: name -> (module, attribute).
+_LAZY = {
+    "Synthesizer": ("audiogan.generation.synthesizer", "Synthesizer"),
+    "MelFrontEnd": ("audiogan.features", "MelFrontEnd"),
+    "load_checkpoint": ("audiogan.checkpoint", "load_checkpoint"),
+    "fit_vocoder": ("audiogan.vocoder.training", "fit"),
+}
 
-        return Synthesizer
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    """The lazy public names in ``_LAZY`` (``audiogan.Synthesizer``, ``audiogan.fit_vocoder`` ...)."""
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'audiogan' has no attribute {name!r}")
 
 
@@ -37,10 +50,13 @@ __all__ = [
     "Discriminator",
     "FeatureConfig",
     "Generator",
+    "MelFrontEnd",
     "PluginError",
     "Synthesizer",
     "Vocoder",
     "__version__",
+    "fit_vocoder",
     "hookimpl",
     "load",
+    "load_checkpoint",
 ]

@@ -24,6 +24,7 @@ from audiogan import __version__
 from audiogan.config import FeatureConfig
 from audiogan.errors import AudioganError, CheckpointError
 from audiogan.fileio import atomic_write
+from audiogan.plugins import Registry, resolve_registry
 
 FORMAT_VERSION = 1
 KINDS = ("checkpoint", "generator", "vocoder")
@@ -130,7 +131,7 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]
     return obj
 
 
-def component_record(registry: Any, kind: str, name: str, module: nn.Module) -> dict[str, Any]:
+def component_record(registry: Registry, kind: str, name: str, module: nn.Module) -> dict[str, Any]:
     """The plain-dict description of a built component: name, providing plugin, version, config, weights."""
     info = registry.info(kind, name)
     config = module.config
@@ -144,7 +145,7 @@ def component_record(registry: Any, kind: str, name: str, module: nn.Module) -> 
 
 
 def generator_file(
-    registry: Any,
+    registry: Registry,
     name: str,
     module: nn.Module,
     feature_config: FeatureConfig,
@@ -174,7 +175,7 @@ class LoadedGenerator:
 
 
 def build_component(
-    registry: Any,
+    registry: Registry,
     kind: str,
     record: Mapping[str, Any],
     feature_config: FeatureConfig,
@@ -199,17 +200,14 @@ def build_component(
 
 
 def load_generator(
-    path: str | Path, registry: Any = None, device: str | torch.device = "cpu"
+    path: str | Path, registry: Registry | None = None, device: str | torch.device = "cpu"
 ) -> LoadedGenerator:
     """Load ``generator.pt`` (or a run folder holding one) into an eval-mode model on ``device``."""
     path = Path(path)
     if path.is_dir():
         path = path / "generator.pt"
     data = load_checkpoint(path, kind="generator")
-    if registry is None:
-        from audiogan.plugins import get_registry
-
-        registry = get_registry()
+    registry = resolve_registry(registry)
     try:
         feature_config = FeatureConfig.from_dict(data["feature_config"])
         class_names = [str(c) for c in data["class_names"]]

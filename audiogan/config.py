@@ -27,6 +27,15 @@ from audiogan.errors import ConfigError
 T = TypeVar("T")
 
 
+#: FeatureConfig fields measured from the training data rather than set by a user.
+STAT_FIELDS = ("mel_mean", "mel_std")
+
+
+def without_stats(feature: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``[feature]`` table without the measured statistics (they live in checkpoints, not in TOML)."""
+    return {k: v for k, v in feature.items() if k not in STAT_FIELDS}
+
+
 @dataclasses.dataclass
 class FeatureConfig:
     """How audio becomes features: log-mel layout plus the per-bin normalisation statistics.
@@ -98,10 +107,17 @@ class FeatureConfig:
         """Whether normalisation statistics are present."""
         return self.mel_mean is not None and self.mel_std is not None
 
+    def settings(self) -> dict[str, Any]:
+        """The fields a user sets (``config.toml``'s ``[feature]``): all but the measured statistics."""
+        return without_stats(self.to_dict())
+
+    def layout(self) -> dict[str, Any]:
+        """Everything that shapes the raw log-mel the cache stores (``norm_scale`` acts only later)."""
+        return {k: v for k, v in self.settings().items() if k != "norm_scale"}
+
     def layout_key(self) -> str:
-        """A short hash of everything that shapes the raw log-mel (not the statistics): the cache key."""
-        fields = {k: v for k, v in self.to_dict().items() if k not in ("mel_mean", "mel_std", "norm_scale")}
-        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+        """A short hash of :meth:`layout`: the feature cache's folder name."""
+        return hashlib.sha256(json.dumps(self.layout(), sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON/TOML/checkpoint friendly)."""
@@ -233,6 +249,15 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, section: str = "") -
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{section or cls.__name__}: {exc}") from None
+
+
+def plain_config(config: Any) -> dict[str, Any] | None:
+    """A component's ``Config`` as plain JSON-safe values (manifests, config.toml); None without one."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    if isinstance(config, Mapping):
+        return dict(config)
+    return None
 
 
 def to_toml(tree: Mapping[str, Any]) -> str:

@@ -73,7 +73,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
-    """Open a temporary file beside ``path`` for writing; rename it onto ``path`` when the block ends cleanly."""
+    """Open a temp file beside ``path`` for writing; rename it onto ``path`` when the block ends cleanly."""
     if "b" not in mode and encoding is None:
         encoding = "utf-8"
     with atomic_path(path) as tmp:

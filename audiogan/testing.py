@@ -17,10 +17,9 @@ a few frames), so it runs in well under a second on a CPU. Failures raise ``Asse
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import torch
@@ -34,6 +33,7 @@ from audiogan.contracts import (
     check_vocoder_output,
     describe,
 )
+from audiogan.runtime import one_thread
 
 __all__ = [
     "check_discriminator",
@@ -49,25 +49,10 @@ NUM_CLASSES = 3
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run tiny-tensor work on one intra-op thread.
-
-    Tensors this small gain nothing from threads, and on a busy machine the spinning thread pool
-    makes each op 100x slower (measured: 3.3 s instead of 0.02 s for one generator check).
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _tiny(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _one_thread():
+        with one_thread():
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -234,7 +219,7 @@ def check_discriminator(
     num_classes: int = NUM_CLASSES,
     config: Any = None,
 ) -> Discriminator:
-    """Check a discriminator class: logits and features shapes, finiteness, any length, gradients to the input.
+    """Check a discriminator class: logits and features shapes, finiteness, any length, input gradients.
 
     :return: the conditional instance.
     """

@@ -126,7 +126,8 @@ def quality(args: argparse.Namespace) -> int:
             _run(args, data, 2, max(args.batch // 2, 1), 1, work),
         ]
     print(
-        f"data {data}; LSTM hidden {args.hidden} x {args.layers} layers, {args.frames} frames, {args.mels} mels, "
+        f"data {data}; LSTM hidden {args.hidden} x {args.layers} layers, "
+        f"{args.frames} frames, {args.mels} mels, "
         f"global batch {args.batch}, {args.steps} steps, device {args.device}"
     )
     print()
@@ -147,7 +148,8 @@ def scaling(args: argparse.Namespace) -> int:
         plans = [(1, args.batch, 1), (1, args.batch, 2), (2, half, 1), (2, args.batch, 1)]
         rows = [_run(args, data, *plan, work) for plan in plans]
     print(
-        f"data {data}; LSTM hidden {args.hidden} x {args.layers} layers, {args.frames} frames, {args.mels} mels, "
+        f"data {data}; LSTM hidden {args.hidden} x {args.layers} layers, "
+        f"{args.frames} frames, {args.mels} mels, "
         f"{args.steps} steps, device {args.device}; CPU cores {os.cpu_count()}"
     )
     print()
@@ -162,7 +164,8 @@ def scaling(args: argparse.Namespace) -> int:
     print()
     for r in rows[1:]:
         print(
-            f"{r['procs']} proc x batch {r['batch']} x {r['threads']} thread(s): {r['samples_s'] / base:.2f}x "
+            f"{r['procs']} proc x batch {r['batch']} x {r['threads']} thread(s): "
+            f"{r['samples_s'] / base:.2f}x "
             f"the samples/s of 1 proc x batch {rows[0]['batch']} x 1 thread"
         )
     return 0
@@ -226,8 +229,10 @@ def wrap(args: argparse.Namespace) -> int:
     med = {name: statistics.median(v) for name, v in times.items()}
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(
-        f"device {device} ({name}), bf16 autocast {plain.use_amp}; batch {args.batch}, {args.frames} frames, "
-        f"{args.mels} mels, LSTM hidden {args.hidden} x {args.layers}; {len(times['plain'])} timed steps per side"
+        f"device {device} ({name}), bf16 autocast {plain.use_amp}; "
+        f"batch {args.batch}, {args.frames} frames, "
+        f"{args.mels} mels, LSTM hidden {args.hidden} x {args.layers}; "
+        f"{len(times['plain'])} timed steps per side"
     )
     print()
     print("| step | median ms/step | steps/s |")

@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     n = len(files)
     print(f"feature extraction on {args.data} ({n} files, {ds.total_seconds / 60:.1f} min of audio)\n")
     print(
-        f"| {'method':<36} | {'wall s':>8} | {'files/s':>9} | {'CPU s':>7} | {'files/CPU-s':>11} | {'vs librosa':>10} |"
+        f"| {'method':<36} | {'wall s':>8} | {'files/s':>9} | {'CPU s':>7} "
+        f"| {'files/CPU-s':>11} | {'vs librosa':>10} |"
     )
     print(f"|{'-' * 38}|{'-' * 10}|{'-' * 11}|{'-' * 9}|{'-' * 13}|{'-' * 12}|")
     for name, wall, cpu in rows:
@@ -140,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"cold vs librosa: {cold_x:.1f}x (target >= 3x: {'met' if cold_x >= 3 else 'NOT met'})")
     print(
-        f"warm vs cold:    {warm_x:.0f}x with the median warm run, {t_cold / min(warm)[0]:.0f}x with the best "
+        f"warm vs cold:    {warm_x:.0f}x with the median warm run, "
+        f"{t_cold / min(warm)[0]:.0f}x with the best "
         f"(target >= 50x: {'met' if warm_x >= 50 else 'NOT met'} by the median)"
     )
     print(

@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"librosa mel_to_audio, {n_iter} iter", librosa_times))
 
     print(
-        f"{n} clips x {seconds:g} s at {fc.sample_rate} Hz (n_fft {fc.n_fft}, hop {fc.hop_length}, {fc.n_mels} mels); "
+        f"{n} clips x {seconds:g} s at {fc.sample_rate} Hz "
+        f"(n_fft {fc.n_fft}, hop {fc.hop_length}, {fc.n_mels} mels); "
         f"generator {synth.meta.get('name')!r}; torch threads {torch.get_num_threads()}; shared CPU"
     )
     print()
@@ -166,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, (secs, cpu) in rows:
         speedup = f"{librosa_seconds / secs:.1f}x" if librosa_seconds else "-"
         print(
-            f"| {name} | {secs:.3f} | {audio_seconds / secs:.1f} | {speedup} | {cpu:.3f} | {audio_seconds / cpu:.1f} |"
+            f"| {name} | {secs:.3f} | {audio_seconds / secs:.1f} | {speedup} "
+            f"| {cpu:.3f} | {audio_seconds / cpu:.1f} |"
         )
     gl = min(rows[1][1][0], rows[2][1][0])
     print()

@@ -1,4 +1,4 @@
-"""SIGKILL ``audiogan train`` at random moments (many times, some during checkpoint writes), then ``--resume``.
+"""SIGKILL ``audiogan train`` at random moments (many times, some in checkpoint writes), then ``--resume``.
 
 Checks after every kill: each checkpoint file in the run loads (never unreadable), and the step of
 ``last.pt`` never goes backwards. At the end one resume runs to completion and must finish every
@@ -102,7 +102,7 @@ def kill_loop(
     log=print,
     random_wait: tuple[float, float] = (2.0, 12.0),
 ) -> dict[str, Any]:
-    """Kill and resume ``kills`` times, then finish; returns the figures (raises AssertionError on a failure)."""
+    """Kill and resume ``kills`` times, then finish; return the figures (raise AssertionError on failure)."""
     from audiogan.data.synthetic import write_corpus
 
     rng = random.Random(seed)
@@ -160,7 +160,8 @@ def kill_loop(
         during_write += hit_write
         history.append({"kill": i, "resume": resume, "mid_write": hit_write, "step": step})
         log(
-            f"kill {i}: {'resumed' if resume else 'fresh'} run killed {'during a checkpoint write' if hit_write else 'at a random moment'}; last.pt step {step}"
+            f"kill {i}: {'resumed' if resume else 'fresh'} run killed "
+            f"{'during a checkpoint write' if hit_write else 'at a random moment'}; last.pt step {step}"
         )
     # The final resume must complete every step.
     final = subprocess.run(

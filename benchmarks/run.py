@@ -68,7 +68,8 @@ def _git(*args: str) -> str:
 
 
 def code_version() -> str:
-    """``commit <hash>`` plus whether the code the benchmarks run (audiogan/, plugins/, benchmarks/) was edited since."""
+    """``commit <hash>`` plus whether the code the benchmarks run (audiogan/, plugins/, benchmarks/) was
+    edited since."""
     commit = _git("rev-parse", "--short", "HEAD")
     if not commit:
         return "- code: not a git checkout"

@@ -137,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     med = {name: statistics.median(values) for name, values in times.items()}
     print(
         f"device {device}{' (bf16 autocast)' if amp else ''}, torch threads {torch.get_num_threads()}; "
-        f"batch {args.batch}, {args.frames} frames, {args.mels} mels, LSTM hidden {args.hidden} x {args.layers} "
-        f"layers (G and bidirectional D); {args.steps} timed steps per side, interleaved blocks of {args.block}"
+        f"batch {args.batch}, {args.frames} frames, {args.mels} mels, "
+        f"LSTM hidden {args.hidden} x {args.layers} "
+        f"layers (G and bidirectional D); {args.steps} timed steps per side, "
+        f"interleaved blocks of {args.block}"
     )
     print()
     print("| loop | median ms/step | steps/s |")

@@ -77,7 +77,8 @@ def _frame_window(window: torch.Tensor, n_fft: int) -> torch.Tensor:
 
 
 def _overlap_add(frames: torch.Tensor, hop_length: int, out: torch.Tensor | None = None) -> torch.Tensor:
-    """Frames ``(B, T, n_fft)`` summed at ``hop_length`` spacing -> ``(B, (T + R - 1) * hop)``, R = ceil(n_fft / hop).
+    """Frames ``(B, T, n_fft)`` summed at ``hop_length`` spacing -> ``(B, (T + R - 1) * hop)``,
+    R = ceil(n_fft / hop).
 
     R strided adds of ``(B, T, hop)`` blocks (far cheaper than ``torch.nn.functional.fold``), into
     ``out`` ``(B, T + R - 1, hop)`` when given.
@@ -160,7 +161,8 @@ def griffin_lim(
     summed = torch.empty(batch, n_frames + ratio - 1, hop_length, device=device, dtype=real)
 
     def synthesis(angles: torch.Tensor) -> torch.Tensor:
-        """Overlap-added, envelope-normalised signal ``(B, >= span)`` for ``mag * angles`` (angles is consumed)."""
+        """Overlap-added, envelope-normalised signal ``(B, >= span)`` for ``mag * angles`` (angles is
+        consumed)."""
         torch.fft.irfft(angles.mul_(mag), n=n_fft, out=frames)
         buffer = _overlap_add(frames.mul_(window), hop_length, out=summed)
         return buffer.mul_(inverse_envelope)

@@ -78,7 +78,8 @@ class ConvNeXtBlock(nn.Module):
 
 
 class ISTFTVocoder(audiogan.Vocoder):
-    """Neural vocoder (Vocos-like ConvNeXt predicting STFT magnitude and phase, then iSTFT); train with train-vocoder."""
+    """Neural vocoder (Vocos-like ConvNeXt predicting STFT magnitude and phase, then iSTFT); train with
+    train-vocoder."""
 
     name = "istft"
     trainable = True
@@ -104,10 +105,12 @@ class ISTFTVocoder(audiogan.Vocoder):
         max_log_mag: float = (
             4.6  # predicted log-magnitude is clamped here (exp(4.6) ~ 100) so early training cannot explode
         )
-        refine_iters: int | None = (
-            None  # fast Griffin-Lim projections after the network (trained through; see _refine): more is closer to consistent and slower; None = 16 for a new vocoder, the trained value for a loaded one
-        )
-        mel_consistency: int = 10  # multiplicative updates pulling the predicted magnitude's mel onto the input mel (non-negative least squares, as Griffin-Lim's inverse)
+        # fast Griffin-Lim projections after the network (trained through; see _refine): more is closer
+        # to consistent and slower; None = 16 for a new vocoder, the trained value for a loaded one
+        refine_iters: int | None = None
+        # multiplicative updates pulling the predicted magnitude's mel onto the input mel (non-negative
+        # least squares, as Griffin-Lim's inverse)
+        mel_consistency: int = 10
         refine_momentum: float = 0.99  # fast Griffin-Lim momentum of those projections
         magnitude_prior: bool = (
             True  # predict log-magnitude as a residual over the mel's least-squares inverse (faster training)
@@ -153,7 +156,8 @@ class ISTFTVocoder(audiogan.Vocoder):
         fc = feature_config
         if fc.hop_length >= fc.win:
             raise ConfigError(
-                f"vocoder istft needs overlapping frames: feature.hop_length={fc.hop_length} must be < window {fc.win}"
+                f"vocoder istft needs overlapping frames: "
+                f"feature.hop_length={fc.hop_length} must be < window {fc.win}"
             )
         cfg = self.config
         self.n_fft, self.hop_length, self.win_length = fc.n_fft, fc.hop_length, fc.win
@@ -231,8 +235,9 @@ class ISTFTVocoder(audiogan.Vocoder):
         return spec, magnitude
 
     def _mel_consistent(self, magnitude: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
-        """``mel_consistency`` multiplicative non-negative least-squares updates of ``magnitude`` ``(B, F, T)``
-        towards ``basis.T @ magnitude = exp(mel)`` (the updates Griffin-Lim's mel inverse makes).
+        """``mel_consistency`` multiplicative non-negative least-squares updates of ``magnitude``
+        ``(B, F, T)`` towards ``basis.T @ magnitude = exp(mel)`` (the updates Griffin-Lim's mel inverse
+        makes).
 
         Why: the network's magnitude, fitted bin by bin, need not add up to the mel it was given;
         these updates keep its shape within each band and restore the bands' totals, which is what
@@ -253,7 +258,8 @@ class ISTFTVocoder(audiogan.Vocoder):
             return columns.reshape(n_bins, batch, n_frames).transpose(0, 1)
 
     def _refine(self, spec: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
-        """``refine_iters`` fast Griffin-Lim projections of ``spec`` onto consistent spectra, keeping ``magnitude``.
+        """``refine_iters`` fast Griffin-Lim projections of ``spec`` onto consistent spectra, keeping
+        ``magnitude``.
 
         Why: a frame-rate convolutional network is translation-equivariant, so over a steady sound
         it predicts the same phase frame after frame, while a partial between two bin centres needs
@@ -344,7 +350,7 @@ class ISTFTVocoder(audiogan.Vocoder):
         return (wave, magnitude) if return_magnitude else wave
 
     def _fast_refine_applies(self, spec: torch.Tensor) -> bool:
-        """Projections without gradients, on a window that fits the FFT (Griffin-Lim's fast loop handles those).
+        """Projections without gradients, on a window that fits the FFT (Griffin-Lim's fast loop does those).
 
         Not while tracing (``audiogan export``): its preallocated buffers would freeze one length.
         """
@@ -370,10 +376,8 @@ class ISTFTVocoder(audiogan.Vocoder):
         return (cfg.num_layers + 1) * (cfg.kernel_size // 2) + (2 * cfg.refine_iters + 1) * overlap
 
     def fit(self, *args: Any, **kwargs: Any) -> Any:
-        """Train adversarially; see :func:`audiogan.vocoder.training.fit` for the arguments."""
-        from audiogan.vocoder.training import fit
-
-        return fit(self, *args, **kwargs)
+        """Train adversarially with the engine's vocoder loop (:func:`audiogan.fit_vocoder`)."""
+        return audiogan.fit_vocoder(self, *args, **kwargs)
 
 
 def _unit(z: torch.Tensor) -> torch.Tensor:

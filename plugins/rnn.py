@@ -183,7 +183,8 @@ class _RNNDiscriminator(Discriminator):
     def forward(
         self, frames: torch.Tensor, labels: torch.Tensor | None
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """``frames (B, T, M)`` -> per-frame logits ``(B, T')`` (T' = T, plus T//2 per extra scale) and features."""
+        """``frames (B, T, M)`` -> per-frame logits ``(B, T')`` (T' = T, plus T//2 per extra scale) and
+        features."""
         logits, features = self._score(frames, labels)
         all_logits = [logits]
         for scale in range(1, self.config.scales):

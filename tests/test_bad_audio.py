@@ -1,4 +1,4 @@
-"""Broken and odd audio files: each is used correctly or skipped with its reason; scans never crash or hang."""
+"""Broken and odd audio files: each is used correctly or skipped with its reason; scans never crash/hang."""
 
 from __future__ import annotations
 

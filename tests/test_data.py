@@ -15,8 +15,9 @@ from audiogan.config import FeatureConfig
 from audiogan.data import audio, cache
 from audiogan.data.audio import load_audio
 from audiogan.data.dataset import SequenceSampler, load_dataset
+from audiogan.data.extract import extract, extract_many
 from audiogan.errors import DataError
-from audiogan.features import MelFrontEnd, extract, extract_many
+from audiogan.features import MelFrontEnd
 
 FC = FeatureConfig(sample_rate=16000, n_fft=256, hop_length=128, n_mels=16)
 
@@ -145,6 +146,31 @@ def test_cache_reuse_and_invalidation(synthetic_corpus, tmp_path):
     assert other.cache_dir != folder and other.build["decoded"] == 12
     ext = load(synthetic_corpus, cache_dir=tmp_path / "elsewhere")
     assert ext.cache_dir.parent == tmp_path / "elsewhere" and ext.build["decoded"] == 12
+
+
+def test_cache_made_by_other_extraction_code_is_rebuilt(synthetic_corpus, monkeypatch):
+    from audiogan.data import cache as cache_module
+
+    assert load(synthetic_corpus).build["decoded"] == 12
+    assert load(synthetic_corpus).build["decoded"] == 0
+    # The same files, the same layout, but features made by different code: all decoded again.
+    monkeypatch.setattr(cache_module, "EXTRACTOR_VERSION", "0000000000000000")
+    assert load(synthetic_corpus).build["decoded"] == 12
+
+
+def test_extractor_version_follows_the_code_not_its_comments(tmp_path, monkeypatch):
+    from audiogan.data import extract as extract_module
+
+    copy = tmp_path / "extract.py"
+    source = Path(extract_module.__file__).read_text(encoding="utf-8")
+    copy.write_text(source)
+    monkeypatch.setattr(extract_module, "__file__", str(copy))
+    before = extract_module.extractor_version()
+    assert before == extract_module.EXTRACTOR_VERSION
+    copy.write_text(source + "\n# a comment changes nothing\n")
+    assert extract_module.extractor_version() == before
+    copy.write_text(source.replace("_SLACK = 1.25", "_SLACK = 1.5"))
+    assert extract_module.extractor_version() != before
 
 
 def test_read_only_folder_uses_the_user_cache(synthetic_corpus, tmp_path, monkeypatch):

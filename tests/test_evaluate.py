@@ -12,7 +12,8 @@ from audiogan.cli import main
 from audiogan.data.synthetic import write_corpus
 from audiogan.errors import ConfigError
 from audiogan.evaluation import metrics
-from audiogan.evaluation.evaluate import CANDIDATES, evaluate, format_table, training_evaluator
+from audiogan.evaluation.evaluate import CANDIDATES, evaluate, format_table
+from audiogan.evaluation.in_training import training_evaluator
 
 METRIC_KEYS = {
     "clips",
@@ -240,7 +241,7 @@ def test_evaluate_during_training_is_repeatable_and_leaves_the_rng_alone(corpora
 
     from audiogan.config import FeatureConfig
     from audiogan.data.dataset import load_dataset
-    from audiogan.evaluation.evaluate import evaluate_during_training
+    from audiogan.evaluation.in_training import evaluate_during_training
     from audiogan.plugins import get_registry
 
     dataset = load_dataset(

@@ -1,6 +1,6 @@
 """Property-based fuzzing of the decoder entry: random bytes and valid-but-odd WAV headers.
 
-The only documented outcomes of :func:`audiogan.data.audio.load_audio` / :func:`audiogan.features.extract`
+The only documented outcomes of :func:`audiogan.data.audio.load_audio` / :func:`audiogan.data.extract.extract`
 are a finite float32 result or an :class:`~audiogan.data.audio.AudioFileError` (one line, naming the
 file, with a stable reason). Anything else (another exception, a crash, a hang) is a bug.
 """
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from audiogan.config import FeatureConfig
 from audiogan.data import audio
-from audiogan.features import extract
+from audiogan.data.extract import extract
 
 FC = FeatureConfig(sample_rate=16000, n_fft=256, hop_length=128, n_mels=16)
 REASONS = {

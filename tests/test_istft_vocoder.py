@@ -1,4 +1,4 @@
-"""The ``istft`` neural vocoder plugin: shapes, saving and loading, FeatureConfig checks, the plugin contract."""
+"""The ``istft`` neural vocoder plugin: shapes, saving/loading, FeatureConfig checks, the plugin contract."""
 
 from __future__ import annotations
 
@@ -230,7 +230,7 @@ def test_files_saved_before_refinement_load_without_it(tmp_path) -> None:
 
 
 def test_refine_iters_can_be_changed_when_loading(tmp_path) -> None:
-    """The saved value by default; an explicit one wins (it trades speed for consistency, no weights change)."""
+    """The saved value by default; an explicit one wins (it trades speed for consistency; same weights)."""
     path = save_vocoder(tmp_path / "v.pt", build({"refine_iters": 2}))
     from audiogan_plugins.istft_vocoder import DEFAULT_REFINE_ITERS
 

@@ -131,7 +131,8 @@ def test_resume_without_checkpoint_and_restart_over_checkpoints(corpus: Path, tm
 
 
 def test_uses_the_gan_runs_feature_config(corpus: Path, tmp_path: Path) -> None:
-    """A run folder holding a GAN: the vocoder adopts its FeatureConfig (stats included) and refuses to change it."""
+    """A run folder holding a GAN: the vocoder adopts its FeatureConfig (stats included) and refuses to
+    change it."""
     from audiogan.checkpoint import save_checkpoint
     from audiogan.config import FeatureConfig
     from audiogan.errors import ConfigError

@@ -16,7 +16,8 @@ DESCRIPTION = """Run the whole product on a corpus made in code: three classes o
 (pluck, chirp, drums) are written to OUT/data, a small model trains on them (CPU-friendly sizes)
 into OUT/run, and OUT/samples gets generated WAVs per class plus spectrogram PNGs.
 
-Then try:  audiogan generate OUT/run --out more --label chirp --n 4  (or: audiogan train YOUR_FOLDER --run runs/NAME)"""
+Then try:  audiogan generate OUT/run --out more --label chirp --n 4  \
+(or: audiogan train YOUR_FOLDER --run runs/NAME)"""
 
 
 def demo_config(steps: int, minutes: float) -> dict[str, Any]:

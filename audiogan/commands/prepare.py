@@ -142,7 +142,8 @@ def summary(ds: Any) -> str:
     how = (
         "cache was up to date"
         if ds.build.get("cache_hit")
-        else f"decoded {ds.build.get('decoded', 0)}, reused {ds.build.get('reused', 0)} from the previous cache"
+        else f"decoded {ds.build.get('decoded', 0)}, "
+        f"reused {ds.build.get('reused', 0)} from the previous cache"
     )
     lines.append(f"time:        {ds.build.get('seconds', 0.0):.2f} s ({how})")
     return "\n".join(lines)

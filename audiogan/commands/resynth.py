@@ -13,7 +13,8 @@ with each file's log-mel L1 distance to its input.
 
 examples:
   audiogan resynth a.wav b.wav --out resynth --run runs/digits
-  audiogan resynth a.wav --out gl64 --vocoder griffinlim --set vocoder.n_iter=64 --set feature.sample_rate=8000
+  audiogan resynth a.wav --out gl64 --vocoder griffinlim --set vocoder.n_iter=64 \
+--set feature.sample_rate=8000
 """
 
 

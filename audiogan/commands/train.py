@@ -15,9 +15,10 @@ Settings: command-line options > --config TOML > defaults. Any setting can be gi
 Ctrl-C saves a checkpoint and stops; --resume continues from checkpoints/last.pt.
 
 Several GPUs or machines: launch with torchrun, e.g.
-  torchrun --standalone --nproc-per-node 4 -m audiogan train DATA_DIR --run runs/NAME
-(--batch-size is per process: the global batch is batch size x processes). Under torchrun's
---max-restarts, a restarted group resumes from checkpoints/last.pt by itself."""
+  torchrun --standalone --nproc-per-node 4 -m audiogan -- train DATA_DIR --run runs/NAME
+(the -- ends torchrun's options; --batch-size is per process: the global batch is batch size x
+processes). Under torchrun's --max-restarts, a restarted group resumes from checkpoints/last.pt
+by itself."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     mel = result.metrics.get("loss_mel")
     print(
-        f"trained the vocoder to step {result.step} ({result.skipped} skipped steps, {result.restores} restores"
+        f"trained the vocoder to step {result.step} "
+        f"({result.skipped} skipped steps, {result.restores} restores"
         + (f", mel L1 {mel:.3f}" if mel is not None else "")
         + ")"
     )
@@ -94,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"resynthesised samples: {result.samples}")
     name = args.vocoder or "istft"
     print(
-        f"use it: audiogan generate {args.run} ...  or  --vocoder {name} --set vocoder.checkpoint={vocoder_file}"
+        f"use it: audiogan generate {args.run} ...  "
+        f"or  --vocoder {name} --set vocoder.checkpoint={vocoder_file}"
     )
     return 0

@@ -33,13 +33,14 @@ from typing import Any
 import numpy as np
 
 from audiogan.config import FeatureConfig
+from audiogan.data.extract import EXTRACTOR_VERSION, extract_many
 from audiogan.data.scan import REASON_OUTSIDE, REASON_UNLABELLED, Candidate, Scan, scan_folder  # noqa: F401 (re-exported)
 from audiogan.errors import DataError
-from audiogan.features import extract_many
 from audiogan.fileio import write_text_atomic
 
 MANIFEST = "manifest.json"
 CACHE_FORMAT = "audiogan-feature-cache"
+# The storage format's version; what the features mean is versioned by EXTRACTOR_VERSION.
 CACHE_VERSION = 2  # 2: per-file records stored as columns (parse 2-3x faster than one dict per file)
 COLUMNS = ("path", "size", "mtime_ns", "offset", "frames", "seconds", "reason")
 DEFAULT_CACHE_NAME = ".audiogan-cache"
@@ -173,10 +174,6 @@ def cache_folder(
     return Path(cache_dir) / f"{fc.layout_key()}-{digest}"
 
 
-def _layout(fc: FeatureConfig) -> dict[str, Any]:
-    return {k: v for k, v in fc.to_dict().items() if k not in ("mel_mean", "mel_std", "norm_scale")}
-
-
 def read_cache(folder: Path, fc: FeatureConfig) -> CacheIndex | None:
     """The complete cache in ``folder``, or None when there is none or it fails validation."""
     path = folder / MANIFEST
@@ -188,7 +185,8 @@ def read_cache(folder: Path, fc: FeatureConfig) -> CacheIndex | None:
             ok = (
                 manifest.get("format") == CACHE_FORMAT
                 and manifest.get("version") == CACHE_VERSION
-                and manifest.get("layout") == _layout(fc)
+                and manifest.get("extractor") == EXTRACTOR_VERSION
+                and manifest.get("layout") == fc.layout()
             )
             if not ok:
                 return None
@@ -378,7 +376,8 @@ def _write(
         manifest = {
             "format": CACHE_FORMAT,
             "version": CACHE_VERSION,
-            "layout": _layout(fc),
+            "extractor": EXTRACTOR_VERSION,  # features from other code are stale (see data/extract.py)
+            "layout": fc.layout(),
             "root": os.path.realpath(scan.root),
             "data": data_name,
             "total_frames": offset,

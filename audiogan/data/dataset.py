@@ -303,14 +303,16 @@ class SequenceSampler:
             longest = int(dataset.lengths.max())
             seconds = longest * dataset.feature_config.hop_length / dataset.feature_config.sample_rate
             raise DataError(
-                f"no clip in {dataset.root} has {self.seq_frames} frames (longest: {longest} frames, {seconds:.2f} s); "
+                f"no clip in {dataset.root} has {self.seq_frames} frames "
+                f"(longest: {longest} frames, {seconds:.2f} s); "
                 "lower --seq-frames or turn on padding of short clips (pad_short)"
             )
         self.eligible = eligible
         if eligible.size < 0.5 * len(dataset):
             # Not an error (long crops can be the right choice), but most of the data goes unused.
             warnings.warn(
-                f"only {eligible.size} of {len(dataset)} clips in {dataset.root} have {self.seq_frames} frames or more; "
+                f"only {eligible.size} of {len(dataset)} clips in {dataset.root} "
+                f"have {self.seq_frames} frames or more; "
                 "the shorter ones are never sampled (lower seq_frames or turn on pad_short to use them)",
                 stacklevel=2,
             )

@@ -11,7 +11,7 @@ Every set is measured the same way against a *reference* half of the real folder
 Features are the run's own normalised log-mel (its FeatureConfig and statistics), computed from
 audio for real and generated clips alike. Levels are matched first (``level="rms"``): every
 clip is scaled so its *active* RMS (the loudest half of its frames) equals the reference
-median, because a gain change alone would otherwise dominate every distance (DESIGN.md).
+median, because a gain change alone would otherwise dominate every distance.
 ``mel_space="generator"`` instead takes the generator's own frames before the vocoder (no level
 matching is possible there, so real clips are used at their recorded level too); the gap
 between the two spaces is what the vocoder loses.
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,15 +31,17 @@ from audiogan.data.audio import AUDIO_EXTENSIONS, load_audio
 from audiogan.errors import ConfigError, DataError
 from audiogan.evaluation import metrics
 from audiogan.features import MelFrontEnd
+from audiogan.runtime import one_thread
+
+if TYPE_CHECKING:
+    from audiogan.generation.synthesizer import Synthesizer
 
 __all__ = [
     "FORMAT",
     "EvalSet",
     "evaluate",
-    "evaluate_during_training",
     "format_table",
     "load_real",
-    "training_evaluator",
     "write_plot",
 ]
 
@@ -86,13 +88,13 @@ class FeatureMaker:
             current = metrics.active_rms(audio)
             if current > 1e-8:  # digital silence stays silence
                 audio = audio * np.float32(self.target / current)
-        with torch.no_grad(), metrics.one_thread():  # one clip is too small to split across threads
+        with torch.no_grad(), one_thread():  # one clip is too small to split across threads
             return self.front.features(torch.from_numpy(audio))[0].numpy()
 
 
 def _load(path: Path, sample_rate: int) -> np.ndarray:
     """Decode and resample one file on one torch thread (resampling a short clip is a small conv)."""
-    with metrics.one_thread():
+    with one_thread():
         return load_audio(path, sample_rate)
 
 
@@ -185,7 +187,7 @@ def _seeds(counts: dict[int, int], seed: int) -> dict[int, int]:
 
 
 def _generate(
-    synth: Any,
+    synth: Synthesizer,
     counts: dict[int, int],
     seconds: dict[int, float],
     seed: int,
@@ -377,7 +379,7 @@ def evaluate(
     # the i.i.d. reference: per class when labelled, lengths and labels as the held-out half
     gauss_sequences = [np.zeros(0)] * len(held_out)
     for lab in np.unique(held_out.labels):
-        source = [s for s, l in zip(reference.sequences, reference.labels) if l == lab]
+        source = [s for s, label in zip(reference.sequences, reference.labels) if label == lab]
         index = np.flatnonzero(held_out.labels == lab)
         drawn = metrics.gaussian_frame_model(
             source, [len(held_out.sequences[i]) for i in index], seed=seed + int(lab) + 1
@@ -466,8 +468,10 @@ def format_table(result: dict[str, Any]) -> str:
     cols = [("generated", "generated"), ("real", "real (floor)"), ("gaussian", "iid gaussian")]
     s = result["settings"]
     lines = [
-        f"reference: {result['reference']['clips']} real clips of {result['data']}; window {s['window']} frames, "
-        f"PCA {result['reference']['pca_dim']}, {s['ndb_bins']} NDB bins, level {s['level']}, mel space {s['mel_space']}",
+        f"reference: {result['reference']['clips']} real clips of {result['data']}; "
+        f"window {s['window']} frames, "
+        f"PCA {result['reference']['pca_dim']}, {s['ndb_bins']} NDB bins, level {s['level']}, "
+        f"mel space {s['mel_space']}",
         f"{'metric':<22}" + "".join(f"{title:>15}" for _, title in cols),
     ]
     for title, key, fmt in ROWS:
@@ -481,7 +485,8 @@ def format_table(result: dict[str, Any]) -> str:
             )
         lines.append(f"{title:<22}" + "".join(f"{c:>15}" for c in cells))
     lines.append(
-        "lower is better for FD, NDB and JS; the real column is the floor, iid gaussian has no temporal structure"
+        "lower is better for FD, NDB and JS; the real column is the floor, "
+        "iid gaussian has no temporal structure"
     )
     return "\n".join(lines)
 
@@ -516,43 +521,3 @@ def write_plot(path: str | Path, sets: dict[str, Sequence[np.ndarray]], k: int) 
         fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
     return path
-
-
-def training_evaluator(
-    dataset: Any, max_clips: int = 256, k: int = 8, pca_dim: int = 64, seed: int = 0
-) -> metrics.WindowFD:
-    """A :class:`~audiogan.evaluation.metrics.WindowFD` on up to ``max_clips`` clips of a FeatureSet, for the
-    training loop's periodic evaluation (generated frames are already in the same normalised scale)."""
-    index = np.random.default_rng(seed).permutation(len(dataset))[:max_clips]
-    return metrics.WindowFD([np.asarray(dataset.clip(int(i))) for i in index], k=k, pca_dim=pca_dim)
-
-
-def evaluate_during_training(
-    generator: torch.nn.Module,
-    evaluator: metrics.WindowFD,
-    num_clips: int = 64,
-    n_frames: int | None = None,
-    seed: int = 0,
-) -> dict[str, float]:
-    """``{"frame_fd", "window_fd"}`` of ``num_clips`` sequences from ``generator`` (e.g. the EMA copy).
-
-    Fixed latents (``seed``) so successive evaluations differ only by the weights; labels cycle
-    through the classes of a conditional generator. Torch's global RNG (the generator's per-frame
-    noise) is forked, so evaluating does not change what training draws next (exact resume).
-    ``n_frames`` defaults to the median real clip length of ``evaluator``.
-    """
-    device = next(generator.parameters()).device
-    n_frames = n_frames or max(evaluator.median_frames, evaluator.k)
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(num_clips, generator.latent_dim, generator=g).to(device)
-    labels = (torch.arange(num_clips) % generator.num_classes).to(device) if generator.num_classes else None
-    was_training = generator.training
-    devices = [device] if device.type == "cuda" else []
-    try:
-        with torch.random.fork_rng(devices=devices), torch.no_grad():
-            torch.manual_seed(seed)
-            generator.eval()
-            frames, _ = generator(z, labels, n_frames)
-    finally:
-        generator.train(was_training)
-    return evaluator.scores(list(frames.float().cpu().numpy()))

@@ -11,13 +11,14 @@ each other (an i.i.d. frame model) scores well on the frame distance and badly o
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+from audiogan.runtime import one_thread
 
 __all__ = [
     "PCA",
@@ -35,7 +36,6 @@ __all__ = [
     "kmeans",
     "lag_correlation",
     "ndb",
-    "one_thread",
     "window_vectors",
 ]
 
@@ -350,18 +350,6 @@ def diversity(embeddings: np.ndarray, max_rows: int = 2000, seed: int = 0) -> fl
     d2 = np.clip(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0, None)
     i, j = np.triu_indices(n, k=1)
     return float(np.sqrt(d2[i, j]).mean())
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run small torch work on one intra-op thread: on a busy machine, thread hand-offs for a
-    (150, 480) matmul cost 20x the arithmetic (measured: 8 s vs 0.4 s for a fit on 2 loaded cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class ClipClassifier:

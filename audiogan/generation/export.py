@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -28,6 +28,9 @@ from torch import nn
 from audiogan import __version__
 from audiogan.errors import ConfigError
 from audiogan.fileio import atomic_path
+
+if TYPE_CHECKING:
+    from audiogan.generation.synthesizer import Synthesizer
 
 __all__ = ["export", "export_torchscript"]
 
@@ -97,7 +100,9 @@ class _Exportable(nn.Module):
         return self.vocoder(log_mel)
 
 
-def export_torchscript(synth: Any, out: str | Path, chunk_frames: int = 32, batch: int = 2) -> dict[str, Any]:
+def export_torchscript(
+    synth: Synthesizer, out: str | Path, chunk_frames: int = 32, batch: int = 2
+) -> dict[str, Any]:
     """Trace ``synth``'s generator (+ a non-Griffin-Lim vocoder) and write ``out`` atomically.
 
     The traced module is checked against the eager one (same inputs and RNG seed) before it is
@@ -203,7 +208,9 @@ def export(
     return _export_onnx(synth, out, chunk_frames)
 
 
-def _export_onnx(synth: Any, out: Path, chunk_frames: int) -> dict[str, Any]:  # pragma: no cover - needs onnx
+def _export_onnx(
+    synth: Synthesizer, out: Path, chunk_frames: int
+) -> dict[str, Any]:  # pragma: no cover - needs onnx
     """ONNX: the generator's ``start`` graph in ``out`` and ``step`` beside it (``*.step.onnx``)."""
     gen, fc = synth.generator.eval(), synth.feature_config
     mean = torch.tensor(fc.mel_mean, dtype=torch.float32)

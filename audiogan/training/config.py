@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 import torch
 
-from audiogan.config import FeatureConfig, apply_overrides, from_dict
+from audiogan.config import FeatureConfig, apply_overrides, from_dict, without_stats
+from audiogan.data.dataset import DEFAULT_MIN_SECONDS
 from audiogan.errors import ConfigError
 from audiogan.training.objectives import check_loss
 
@@ -119,9 +120,11 @@ class TrainConfig(LoopConfig):
 class DataConfig:
     """How the training folder becomes batches."""
 
-    pad_short: bool = False  # False: clips shorter than seq_frames are not padded with silence (see DESIGN)
+    # False: clips shorter than seq_frames are left out; True: padded with silence, the padding masked
+    pad_short: bool = False
     balance: bool = True  # class-balanced sampling
-    min_seconds: float = 0.0  # skip clips shorter than this
+    # skip clips shorter than this: the same rule as `audiogan prepare` and `audiogan evaluate`
+    min_seconds: float = DEFAULT_MIN_SECONDS
     cache_dir: str | None = None  # feature cache location; None means DATA_DIR/.audiogan-cache
     workers: int | None = None  # feature extraction processes; None = automatic
 
@@ -143,8 +146,8 @@ class RunConfig:
         return str(table.pop("name")), table
 
     def to_tree(self) -> dict[str, Any]:
-        """The nested dict written as ``config.toml`` (feature statistics left out: they live in checkpoints)."""
-        feature = {k: v for k, v in self.feature.to_dict().items() if k not in ("mel_mean", "mel_std")}
+        """The nested dict written as ``config.toml`` (feature stats left out: they live in checkpoints)."""
+        feature = self.feature.settings()
         return {
             "train": dataclasses.asdict(self.train),
             "data": dataclasses.asdict(self.data),
@@ -171,7 +174,7 @@ def resolve_config(tree: Mapping[str, Any] | None = None, overrides: Sequence[st
     for section in SECTIONS:
         if not isinstance(tree.get(section, {}), dict):
             raise ConfigError(f"config section {section!r} must be a table")
-    feature = {k: v for k, v in tree.get("feature", {}).items() if k not in ("mel_mean", "mel_std")}
+    feature = without_stats(tree.get("feature", {}))
     components = {}
     for kind, default in DEFAULT_COMPONENTS.items():
         table = dict(tree.get(kind, {}))

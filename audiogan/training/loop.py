@@ -1,4 +1,4 @@
-"""The training loop: data folder in, run folder out (see ``DESIGN.md``).
+"""The training loop: data folder in, run folder out (see ``docs/architecture.md``).
 
 :func:`train` loads (or resumes) everything, then repeats :meth:`Trainer.step` with a progress
 bar, logging every ``log_every`` steps, checkpointing every ``checkpoint_every`` steps and
@@ -23,7 +23,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -34,10 +34,16 @@ from audiogan.config import FeatureConfig
 from audiogan.data.dataset import SequenceSampler, load_dataset
 from audiogan.errors import AudioganError, CheckpointError
 from audiogan.features import MelFrontEnd
+from audiogan.plugins import resolve_registry
 from audiogan.training import distributed
-from audiogan.training.config import RunConfig, resolve_config, select_device
+from audiogan.training.config import LoopConfig, RunConfig, resolve_config, select_device
 from audiogan.training.runfolder import RunFolder
 from audiogan.training.trainer import Trainer
+
+if TYPE_CHECKING:
+    from audiogan.data.dataset import FeatureSet
+    from audiogan.evaluation.metrics import WindowFD
+    from audiogan.plugins import Registry
 
 
 class TrainingDiverged(AudioganError):
@@ -80,14 +86,6 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-def _registry(registry: Any, plugins: Sequence[str]) -> Any:
-    if registry is not None:
-        return registry
-    from audiogan.plugins import get_registry
-
-    return get_registry(extra=tuple(plugins))
-
-
 def rng_state(device: torch.device) -> dict[str, Any]:
     """torch's global RNG state (and the device's on CUDA), for a checkpoint."""
     state: dict[str, Any] = {"torch": torch.get_rng_state()}
@@ -103,14 +101,55 @@ def set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+class Batches(Protocol):
+    """An endless stream of training batches with a resumable position."""
+
+    def next_batch(self) -> Any:
+        """The next batch: an object with ``frames`` and ``mask`` tensors (pinned on CUDA)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """The position in the stream, saved in checkpoints."""
+
+
+class LoopSession(Protocol):
+    """What :func:`run_loop` and :func:`recover` need of a training session (GAN or vocoder).
+
+    An object may also define ``evaluate()``: the loop then calls it every ``eval_every`` steps
+    (when its loop config has that field). ``rank`` defaults to 0 where a session has none.
+    """
+
+    trainer: Trainer  # one optimisation step; counts steps, skipped steps and restores
+    sampler: Batches
+    run: RunFolder  # where checkpoints, metrics and samples go (rank 0 writes)
+    device: torch.device
+
+    @property
+    def loop_config(self) -> LoopConfig:
+        """Steps, intervals, learning rates and the divergence guard's settings."""
+
+    def save(self) -> None:
+        """Write a checkpoint of the full training state."""
+
+    def samples(self) -> Path | None:
+        """Write listening samples for the current step; their folder, or None."""
+
+    def restore(self, state: dict[str, Any], source: Path | str) -> None:
+        """Load a checkpoint's state (from ``source``, named in messages) into the session."""
+
+
 class _Session:
     """Everything one call to :func:`train` holds; split out so the loop below stays short."""
+
+    @property
+    def loop_config(self) -> LoopConfig:
+        """The ``[train]`` settings the loop reads."""
+        return self.config.train
 
     def __init__(
         self,
         config: RunConfig,
-        registry: Any,
-        dataset: Any,
+        registry: Registry,
+        dataset: FeatureSet,
         device: torch.device,
         run: RunFolder,
         rank: int,
@@ -124,7 +163,7 @@ class _Session:
             run,
         )
         self.rank, self.world_size = rank, world_size
-        self.evaluator: Any = None  # built on the first evaluation (rank 0)
+        self.evaluator: WindowFD | None = None  # built on the first evaluation (rank 0)
         self.best_fd = math.inf
         self.fc: FeatureConfig = dataset.feature_config
         self.class_names: list[str] = list(dataset.class_names)
@@ -262,10 +301,10 @@ class _Session:
         )
 
     def evaluate(self) -> dict[str, float] | None:
-        """Score the EMA generator (rank 0): log ``window_fd`` / ``frame_fd``; keep the best as ``best.pt``."""
+        """Score the EMA generator (rank 0): log ``window_fd``/``frame_fd``; keep the best as ``best.pt``."""
         if not self.run.enabled:
             return None
-        from audiogan.evaluation.evaluate import evaluate_during_training, training_evaluator
+        from audiogan.evaluation.in_training import evaluate_during_training, training_evaluator
 
         tc, step = self.config.train, self.trainer.step_count
         if self.evaluator is None:
@@ -307,7 +346,7 @@ def train(
     config: RunConfig | Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
     resume: bool = False,
-    registry: Any = None,
+    registry: Registry | None = None,
     plugins: Sequence[str] = (),
     progress: bool = True,
     rank: int | None = None,
@@ -350,7 +389,7 @@ def train(
     assert isinstance(config, RunConfig)
     tc = config.train
     run.keep = tc.keep_checkpoints
-    registry = _registry(registry, plugins)
+    registry = resolve_registry(registry, plugins)
     device = distributed.device_for(world, select_device(tc.device))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop shapes: let cuDNN pick its fastest RNN kernels
@@ -380,7 +419,7 @@ def _train(
     saved: dict[str, Any] | None,
     resume_from: Path | None,
     run: RunFolder,
-    registry: Any,
+    registry: Registry,
     device: torch.device,
     progress: bool,
     rank: int,
@@ -423,14 +462,12 @@ def _train(
     return result
 
 
-def run_loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> TrainResult:
+def run_loop(session: LoopSession, snapshot: dict[str, Any] | None, progress: bool) -> TrainResult:
     """The training loop shared by GAN and vocoder training (public seam for other trainers).
 
-    ``session`` provides ``config.train``, ``trainer`` (a :class:`~audiogan.training.trainer.Trainer`),
-    ``sampler``, ``run`` (a :class:`~audiogan.training.runfolder.RunFolder`), ``device``, ``save()``,
-    ``samples()`` and ``restore()``; ``snapshot`` is the last good state for the divergence guard.
+    ``snapshot`` is the last good state for the divergence guard (used when no checkpoint exists).
     """
-    tc, trainer, run = session.config.train, session.trainer, session.run
+    tc, trainer, run = session.loop_config, session.trainer, session.run
     pin = session.device.type == "cuda"
     # On the CPU a sync costs nothing, so the guard looks every step; elsewhere only at log steps.
     guard_every = 1 if session.device.type == "cpu" else tc.log_every
@@ -520,7 +557,7 @@ def run_loop(session: Any, snapshot: dict[str, Any] | None, progress: bool) -> T
     )
 
 
-def _halt(session: Any, stop: _StopFlag, deadline: float, every: int) -> bool:
+def _halt(session: LoopSession, stop: _StopFlag, deadline: float, every: int) -> bool:
     """Stop now? Ctrl-C / SIGTERM or the time limit; with several processes, agreed by all of them
     (checked every ``every`` steps, a host sync) so that all stop at the same step."""
     distributed.debug_kill(getattr(session, "rank", 0), session.trainer.step_count)
@@ -535,7 +572,7 @@ def _halt(session: Any, stop: _StopFlag, deadline: float, every: int) -> bool:
     return any(flags)
 
 
-def _components(trainer: Any) -> list[torch.nn.Module]:
+def _components(trainer: Trainer) -> list[torch.nn.Module]:
     return [
         m
         for m in (getattr(trainer, "generator", None), getattr(trainer, "discriminator", None))
@@ -543,9 +580,9 @@ def _components(trainer: Any) -> list[torch.nn.Module]:
     ]
 
 
-def recover(session: _Session, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
+def recover(session: LoopSession, snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
     """Divergence guard: restore the last good checkpoint and lower the learning rates."""
-    tc, trainer, run = session.config.train, session.trainer, session.run
+    tc, trainer, run = session.loop_config, session.trainer, session.run
     if trainer.restores >= tc.max_restores:
         raise TrainingDiverged(
             f"training diverged: {tc.divergence_patience} non-finite steps in a row after {trainer.restores} "

@@ -94,13 +94,13 @@ def _input_gradients(score_fn: ScoreFn, inputs: torch.Tensor) -> torch.Tensor:
 
 
 def r1_penalty(score_fn: ScoreFn, real: torch.Tensor) -> torch.Tensor:
-    """R1 (Mescheder et al. 2018): mean over the batch of ``|grad_x D(x)|^2`` at real data (weight gamma/2 outside)."""
+    """R1 (Mescheder et al. 2018): batch mean of ``|grad_x D(x)|^2`` at real data (weight gamma/2 outside)."""
     grad = _input_gradients(score_fn, real)
     return grad.float().pow(2).flatten(1).sum(1).mean()
 
 
 def gradient_penalty(score_fn: ScoreFn, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP (Gulrajani et al. 2017): ``(|grad D(x_hat)| - 1)^2`` at random interpolates of real and fake."""
+    """WGAN-GP (Gulrajani et al. 2017): ``(|grad D(x_hat)| - 1)^2`` at random real/fake interpolates."""
     alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
     mixed = alpha * real.detach() + (1.0 - alpha) * fake.detach()
     grad = _input_gradients(score_fn, mixed)

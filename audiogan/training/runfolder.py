@@ -1,6 +1,6 @@
 """The run folder: config, checkpoints (keep the last N), metrics, TensorBoard and sample files.
 
-Layout (see ``DESIGN.md``)::
+Layout (see ``docs/architecture.md``)::
 
     runs/NAME/config.toml  checkpoints/step-XXXXXX.pt  checkpoints/last.pt  generator.pt
               checkpoints/best.pt  metrics.jsonl  tensorboard/  samples/step-XXXXXX/<class>-<i>.wav|.png

@@ -41,13 +41,19 @@ class VocoderTrainConfig(LoopConfig):
     discriminators: list[str] = dataclasses.field(default_factory=lambda: ["mpd", "mrd"])  # mpd, mrd or both
     mel_weight: float = 45.0  # multi-scale log-mel L1 weight (HiFi-GAN / Vocos)
     fm_weight: float = 2.0  # feature-matching weight (HiFi-GAN)
-    stft_weight: float = 20.0  # multi-resolution STFT loss (Parallel WaveGAN: spectral convergence + log |STFT| L1): on a CPU budget it teaches coherent phase far faster than mel L1 alone; 0 = off
-    magnitude_weight: float = 45.0  # direct log-magnitude L1 on the STFT a vocoder predicts (before its phase projections), for vocoders that expose it (istft); 0 = off
+    # multi-resolution STFT loss (Parallel WaveGAN: spectral convergence + log |STFT| L1): on a CPU
+    # budget it teaches coherent phase far faster than mel L1 alone; 0 = off
+    stft_weight: float = 20.0
+    # direct log-magnitude L1 on the STFT a vocoder predicts (before its phase projections), for
+    # vocoders that expose it (istft); 0 = off
+    magnitude_weight: float = 45.0
     adv_weight: float = 1.0  # adversarial weight
     mel_scales: list[float] = dataclasses.field(
         default_factory=lambda: [0.5, 1.0, 2.0]
     )  # FFT sizes as multiples of n_fft
-    warmup_steps: int = 0  # steps of reconstruction losses only (mel, STFT, magnitude) before the discriminators join (Vocos' pretrain_mel_steps)
+    # steps of reconstruction losses only (mel, STFT, magnitude) before the discriminators join
+    # (Vocos' pretrain_mel_steps)
+    warmup_steps: int = 0
     lr_schedule: Literal["cosine", "constant"] = "cosine"  # cosine: decay to lr_final over `steps` (Vocos)
     grad_clip: float = 1000.0  # max global grad norm per model: a safety net for early spikes only; 0 = off
     ema_decay: float = 0.0  # EMA of the vocoder's weights, which vocoder.pt holds; 0 = the raw weights
@@ -103,5 +109,6 @@ class VocoderTrainConfig(LoopConfig):
         bad = [n for n in self.discriminators if n not in DISCRIMINATORS]
         if bad or not self.discriminators:
             raise ConfigError(
-                f"train.discriminators={self.discriminators!r}: choose one or more of {', '.join(DISCRIMINATORS)}"
+                f"train.discriminators={self.discriminators!r}: "
+                f"choose one or more of {', '.join(DISCRIMINATORS)}"
             )

@@ -8,7 +8,7 @@ them. Used by :mod:`audiogan.vocoder.training` (which re-exports both names).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -16,6 +16,9 @@ import torch
 from audiogan.config import FeatureConfig
 from audiogan.errors import DataError
 from audiogan.features import MelFrontEnd
+
+if TYPE_CHECKING:
+    from audiogan.data.dataset import FeatureSet
 
 __all__ = ["AudioClips", "SegmentSampler"]
 
@@ -30,7 +33,7 @@ class AudioClips:
     """
 
     def __init__(
-        self, dataset: Any, min_frames: int = 1, max_seconds: float = math.inf, progress: bool = False
+        self, dataset: FeatureSet, min_frames: int = 1, max_seconds: float = math.inf, progress: bool = False
     ) -> None:
         from audiogan.data.audio import load_audio
         from audiogan.features import samples_to_frames
@@ -39,7 +42,8 @@ class AudioClips:
         total = float(getattr(dataset, "total_seconds", 0.0))
         if total > max_seconds:
             raise DataError(
-                f"{dataset.root}: {total:.0f} s of audio is more than train.max_audio_seconds={max_seconds:g} held in memory"
+                f"{dataset.root}: {total:.0f} s of audio is more than "
+                f"train.max_audio_seconds={max_seconds:g} held in memory"
             )
         hop, floor = fc.hop_length, math.log(fc.log_floor)
         front: MelFrontEnd | None = None

@@ -1,4 +1,5 @@
-"""Waveform discriminators for neural-vocoder training: multi-period (HiFi-GAN) and multi-resolution STFT (Vocos/UnivNet).
+"""Waveform discriminators for neural-vocoder training: multi-period (HiFi-GAN) and multi-resolution
+STFT (Vocos/UnivNet).
 
 These are internal to vocoder training, not registered ``discriminator`` plugins: the registered
 Discriminator contract scores *normalised mel frames* ``(B, T, M)`` with labels for the GAN engine,
@@ -28,7 +29,7 @@ Scores = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
 
 
 class PeriodDiscriminator(nn.Module):
-    """HiFi-GAN's period sub-discriminator: the waveform folded into ``(S / p, p)`` columns, 2-D convs along time.
+    """HiFi-GAN's period sub-discriminator: waveform folded into ``(S / p, p)`` columns, 2-D convs along time.
 
     :param period: the fold p; periodic structure at that lag becomes a column pattern.
     :param channels: widths of the strided conv stack (HiFi-GAN uses 32, 128, 512, 1024).
@@ -81,7 +82,8 @@ class MultiPeriodDiscriminator(nn.Module):
 
 
 class ResolutionDiscriminator(nn.Module):
-    """One STFT resolution: compressed magnitude spectrogram ``(B, 1, T, F)`` through strided 2-D convs (Vocos' DiscriminatorR).
+    """One STFT resolution: compressed magnitude spectrogram ``(B, 1, T, F)`` through strided 2-D convs
+    (Vocos' DiscriminatorR).
 
     :param n_fft: FFT size; hop is n_fft // 4 and the window a Hann of n_fft.
     :param channels: conv width.

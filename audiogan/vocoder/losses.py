@@ -85,20 +85,23 @@ class MultiResolutionSTFTLoss(nn.Module):
             total = estimate.new_zeros((), dtype=torch.float32)
             for n in self.sizes:
                 window = getattr(self, f"window_{n}")
-                spec = lambda x: (
-                    torch.stft(
-                        x.float(),
-                        n,
-                        n // 4,
-                        n,
-                        window,
-                        center=True,
-                        pad_mode="constant",  # noqa: E731
-                        return_complex=True,
+
+                def spec(x: torch.Tensor, n: int = n, window: torch.Tensor = window) -> torch.Tensor:
+                    return (
+                        torch.stft(
+                            x.float(),
+                            n,
+                            n // 4,
+                            n,
+                            window,
+                            center=True,
+                            pad_mode="constant",
+                            return_complex=True,
+                        )
+                        .abs()
+                        .clamp_min(1e-5)
                     )
-                    .abs()
-                    .clamp_min(1e-5)
-                )
+
                 x, y = spec(estimate), spec(target)
                 convergence = torch.linalg.norm(y - x, dim=(1, 2)) / torch.linalg.norm(
                     y, dim=(1, 2)
@@ -114,7 +117,8 @@ def magnitude_l1(
     mask: torch.Tensor | None = None,
     floor: float = 1e-5,
 ) -> torch.Tensor:
-    """Mean L1 between the log of a vocoder's predicted STFT magnitude ``(B, F, T)`` and that of the target audio ``(B, S)``.
+    """Mean L1 between the log of a vocoder's predicted STFT magnitude ``(B, F, T)`` and that of the
+    target audio ``(B, S)``.
 
     The target is analysed with the vocoder's own ``n_fft`` / ``hop_length`` / ``win_length`` (Hann,
     centred). Frames within half a window of a crop's edge are left out (their analysis window

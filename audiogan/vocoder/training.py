@@ -16,8 +16,9 @@ aligned crops ``(mel (B, M, T), audio (B, T * hop))``, the vocoder's input being
 and the validation metric live in :mod:`audiogan.vocoder.losses`.
 
 Run folder: the vocoder's training state lives in ``RUN/vocoder/`` (config.toml, checkpoints/,
-metrics.jsonl, tensorboard/, samples/), managed by the engine's :class:`~audiogan.training.runfolder.RunFolder`;
-the inference file is ``RUN/vocoder.pt`` (see :func:`save_vocoder`).
+metrics.jsonl, tensorboard/, samples/), managed by the engine's
+:class:`~audiogan.training.runfolder.RunFolder`; the inference file is ``RUN/vocoder.pt`` (see
+:func:`save_vocoder`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import dataclasses
 import inspect
 import math
 import time
-import types
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,15 @@ import torch
 from torch import nn
 
 from audiogan import __version__, contracts
-from audiogan.checkpoint import load_checkpoint
-from audiogan.config import FeatureConfig
+from audiogan.checkpoint import FORMAT_VERSION, component_record, load_checkpoint, save_checkpoint
+from audiogan.config import FeatureConfig, apply_overrides, from_dict, plain_config, without_stats
+from audiogan.data.dataset import FeatureSet, load_dataset
 from audiogan.errors import CheckpointError, ConfigError
+from audiogan.plugins import Registry, resolve_registry
 from audiogan.training import loop
+from audiogan.training.config import select_device
+from audiogan.training.loop import TrainResult
+from audiogan.training.runfolder import RunFolder
 from audiogan.training.trainer import Trainer
 from audiogan.vocoder import discriminators as vd
 from audiogan.vocoder.config import VocoderTrainConfig
@@ -59,10 +64,8 @@ __all__ = [
 # --------------------------------------------------------------------------- the inference file
 
 
-def vocoder_file(registry: Any, vocoder: nn.Module, step: int = 0) -> dict[str, Any]:
+def vocoder_file(registry: Registry, vocoder: nn.Module, step: int = 0) -> dict[str, Any]:
     """The ``vocoder.pt`` payload of the run-folder contract (tensors and plain containers only)."""
-    from audiogan import __version__
-    from audiogan.checkpoint import FORMAT_VERSION, component_record
 
     record = component_record(registry, "vocoder", vocoder.name, vocoder)
     # The file is the checkpoint: rebuilding from its config must not try to load another file.
@@ -79,15 +82,10 @@ def vocoder_file(registry: Any, vocoder: nn.Module, step: int = 0) -> dict[str, 
     }
 
 
-def save_vocoder(path: Any, vocoder: nn.Module, registry: Any = None, step: int = 0) -> Any:
+def save_vocoder(path: Any, vocoder: nn.Module, registry: Registry | None = None, step: int = 0) -> Any:
     """Write ``vocoder.pt`` atomically (loads with ``--vocoder NAME --set vocoder.checkpoint=PATH``)."""
-    from audiogan.checkpoint import save_checkpoint
 
-    if registry is None:
-        from audiogan.plugins import get_registry
-
-        registry = get_registry()
-    return save_checkpoint(vocoder_file(registry, vocoder, step), path)
+    return save_checkpoint(vocoder_file(resolve_registry(registry), vocoder, step), path)
 
 
 # --------------------------------------------------------------------------- the step and the session
@@ -104,8 +102,8 @@ class VocoderBatch:
 
 
 class VocoderTrainer(Trainer):
-    """The engine's :class:`~audiogan.training.trainer.Trainer` with a vocoder step: one waveform-discriminator
-    update (after warm-up) and one vocoder update on aligned ``(mel, audio)`` crops.
+    """The engine's :class:`~audiogan.training.trainer.Trainer` with a vocoder step: one
+    waveform-discriminator update (after warm-up) and one vocoder update on aligned ``(mel, audio)`` crops.
 
     Everything but the step is the engine's: fused optimisers that skip non-finite updates on the
     device, gradient clipping, bf16 autocast, EMA, skip counters, ``state_dict`` and the learning-rate
@@ -231,8 +229,7 @@ class VocoderTrainer(Trainer):
 
 
 class _VocoderSession:
-    """What the engine's loop (:func:`audiogan.training.loop.run_loop`) and divergence guard expect of a session:
-    ``config.train``, ``trainer``, ``sampler``, ``run``, ``device``, ``save()``, ``samples()``, ``restore()``."""
+    """Vocoder training as the engine's loop sees it (a :class:`~audiogan.training.loop.LoopSession`)."""
 
     def __init__(
         self,
@@ -240,12 +237,12 @@ class _VocoderSession:
         clips: AudioClips,
         tc: VocoderTrainConfig,
         tree: dict[str, Any],
-        registry: Any,
-        run: Any,
+        registry: Registry,
+        run: RunFolder,
         device: torch.device,
         vocoder_path: Path,
     ) -> None:
-        self.config = types.SimpleNamespace(train=tc)
+        self.loop_config = tc
         self.tree, self.registry, self.run, self.device, self.vocoder_path = (
             tree,
             registry,
@@ -324,7 +321,7 @@ class _VocoderSession:
 
     @torch.no_grad()
     def samples(self) -> Path | None:
-        """Resynthesise the fixed clips with the EMA vocoder: WAV + PNG + TensorBoard + validation log-mel L1."""
+        """Resynthesise the fixed clips with the EMA vocoder: WAV + PNG + TensorBoard + val log-mel L1."""
         ema = self.trainer.ema
         mels = self.sample_mels.to(self.device)
         waves = ema(mels).float()[..., : self.sample_audio.shape[-1]]
@@ -338,7 +335,8 @@ class _VocoderSession:
 
 
 class _PinnedSampler:
-    """Wraps :class:`SegmentSampler` into :class:`VocoderBatch` es (audio pinned on CUDA; the loop pins the rest)."""
+    """Wraps :class:`SegmentSampler` into :class:`VocoderBatch` es (audio pinned on CUDA; the loop pins
+    the rest)."""
 
     def __init__(self, sampler: SegmentSampler, device: torch.device) -> None:
         self.inner, self.pin = sampler, device.type == "cuda"
@@ -359,19 +357,20 @@ class _PinnedSampler:
 
 def fit(
     vocoder: nn.Module,
-    dataset: Any,
+    dataset: FeatureSet,
     run_dir: str | Path,
     train_config: VocoderTrainConfig | None = None,
-    registry: Any = None,
+    registry: Registry | None = None,
     resume: bool = False,
     progress: bool = True,
     config_tree: dict[str, Any] | None = None,
-) -> Any:
+) -> TrainResult:
     """Train ``vocoder`` adversarially on ``dataset``'s clips; write ``RUN/vocoder/`` and ``RUN/vocoder.pt``.
 
     :param vocoder: any vocoder mapping log-mel ``(B, M, T)`` to ``(B, S)`` differentiably; built
         for ``dataset.feature_config``'s layout.
-    :param dataset: a :class:`~audiogan.data.dataset.FeatureSet` (from :func:`~audiogan.data.dataset.load_dataset`).
+    :param dataset: a :class:`~audiogan.data.dataset.FeatureSet` (from
+        :func:`~audiogan.data.dataset.load_dataset`).
     :param run_dir: the run folder; training state goes to ``run_dir/vocoder/`` (config.toml,
         checkpoints/, metrics.jsonl, tensorboard/, samples/) through the engine's RunFolder, so it
         never collides with a GAN's own checkpoints in the same run.
@@ -381,11 +380,9 @@ def fit(
     :return: the engine's :class:`~audiogan.training.loop.TrainResult` (``run_dir`` = ``run_dir/vocoder``).
     :raises AudioganError: bad data, checkpoint or settings (one line naming it).
     """
-    from audiogan.training.config import select_device
-    from audiogan.training.runfolder import RunFolder
 
     tc = train_config or VocoderTrainConfig()
-    registry = registry if registry is not None else _registry()
+    registry = resolve_registry(registry)
     run_dir = Path(run_dir)
     run = RunFolder(run_dir / "vocoder", keep=tc.keep_checkpoints)
     run.prepare(resume)
@@ -405,25 +402,25 @@ def fit(
 
 def _fit(
     vocoder: nn.Module,
-    dataset: Any,
+    dataset: FeatureSet,
     run_dir: Path,
-    run: Any,
+    run: RunFolder,
     tc: VocoderTrainConfig,
-    registry: Any,
+    registry: Registry,
     device: torch.device,
     saved: dict[str, Any] | None,
     resume_from: Path | None,
     progress: bool,
     config_tree: dict[str, Any] | None,
-) -> Any:
+) -> TrainResult:
     torch.manual_seed(tc.seed)
     clips = AudioClips(
         dataset, min_frames=tc.segment_frames, max_seconds=tc.max_audio_seconds, progress=progress
     )
     tree = config_tree or {
         "train": dataclasses.asdict(tc),
-        "vocoder": {"name": vocoder.name, **_plain(vocoder.config)},
-        "feature": _layout(vocoder.feature_config),
+        "vocoder": {"name": vocoder.name, **(plain_config(vocoder.config) or {})},
+        "feature": vocoder.feature_config.settings(),
     }
     session = _VocoderSession(vocoder, clips, tc, tree, registry, run, device, run_dir / "vocoder.pt")
     if saved is not None:
@@ -438,21 +435,6 @@ def _fit(
     result = loop.run_loop(session, snapshot, progress)
     run.close()
     return result
-
-
-def _registry(plugins: Sequence[str] = ()) -> Any:
-    from audiogan.plugins import get_registry
-
-    return get_registry(extra=tuple(plugins))
-
-
-def _plain(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config or {})
-
-
-def _layout(fc: FeatureConfig) -> dict[str, Any]:
-    # Statistics live in checkpoints and vocoder.pt, not in config.toml (as the GAN run does).
-    return {k: v for k, v in fc.to_dict().items() if k not in ("mel_mean", "mel_std")}
 
 
 # --------------------------------------------------------------------------- train-vocoder
@@ -481,10 +463,9 @@ def run_feature_config(run_dir: str | Path) -> tuple[FeatureConfig | None, Path 
 def resolve_vocoder_config(
     tree: dict[str, Any] | None, overrides: Sequence[str] = ()
 ) -> tuple[VocoderTrainConfig, dict[str, Any], dict[str, Any]]:
-    """``(train config, vocoder table with name, feature table)`` from a TOML-like tree plus ``--set`` strings."""
+    """``(train config, vocoder table with name, feature table)`` from a TOML-like tree plus ``--set``
+    strings."""
     import copy
-
-    from audiogan.config import apply_overrides, from_dict
 
     tree = apply_overrides(copy.deepcopy(dict(tree or {})), list(overrides))
     unknown = sorted(set(tree) - set(VOCODER_SECTIONS))
@@ -498,7 +479,7 @@ def resolve_vocoder_config(
     vocoder = {"name": "istft", **tree.get("vocoder", {})}
     if not isinstance(vocoder["name"], str):
         raise ConfigError(f"vocoder.name={vocoder['name']!r}: expected a string")
-    feature = {k: v for k, v in tree.get("feature", {}).items() if k not in ("mel_mean", "mel_std")}
+    feature = without_stats(tree.get("feature", {}))
     return from_dict(VocoderTrainConfig, tree.get("train"), section="train"), vocoder, feature
 
 
@@ -508,10 +489,10 @@ def train_vocoder(
     config: dict[str, Any] | None = None,
     overrides: Sequence[str] = (),
     resume: bool = False,
-    registry: Any = None,
+    registry: Registry | None = None,
     plugins: Sequence[str] = (),
     progress: bool = True,
-) -> Any:
+) -> TrainResult:
     """``audiogan train-vocoder``: train a trainable vocoder plugin on ``data_dir`` for the run ``run_dir``.
 
     When ``run_dir`` holds a GAN run, its FeatureConfig (statistics included) is used and
@@ -521,14 +502,11 @@ def train_vocoder(
 
     :return: the engine's TrainResult (``run_dir`` = ``run_dir/vocoder``).
     """
-    from audiogan.data.dataset import load_dataset
 
-    registry = registry if registry is not None else _registry(plugins)
+    registry = resolve_registry(registry, plugins)
     run_dir = Path(run_dir)
     saved_fc = None
     if resume:
-        from audiogan.training.runfolder import RunFolder
-
         last = RunFolder(run_dir / "vocoder").resume_path()
         if last is None:
             raise ConfigError(
@@ -566,8 +544,8 @@ def train_vocoder(
     vocoder = registry.build("vocoder", name, vocoder_table, dataset.feature_config, 0)
     tree = {
         "train": dataclasses.asdict(tc),
-        "vocoder": {"name": name, **_plain(vocoder.config)},
-        "feature": _layout(dataset.feature_config),
+        "vocoder": {"name": name, **(plain_config(vocoder.config) or {})},
+        "feature": dataset.feature_config.settings(),
     }
     return vocoder.fit(
         dataset, run_dir, tc, registry=registry, resume=resume, progress=progress, config_tree=tree

@@ -63,7 +63,8 @@ class ElmanGenerator(audiogan.Generator):
     def forward(
         self, z: torch.Tensor, labels: torch.Tensor | None, n_frames: int, state: Any | None = None
     ) -> tuple[torch.Tensor, Any]:
-        """``z (B, latent_dim)``, ``labels (B,)`` or None -> ``frames (B, n_frames, n_mels)``, ``h (1, B, H)``."""
+        """``z (B, latent_dim)``, ``labels (B,)`` or None -> ``frames (B, n_frames, n_mels)``,
+        ``h (1, B, H)``."""
         z_t = z
         if self.embed is not None:
             if labels is None:
