@@ -124,15 +124,3 @@ def test_torchscript_with_neural_vocoder(run, tmp_path):
         audio = synth.vocoder(log_mel)
     assert got["audio"].shape == (2, 16 * 64)
     torch.testing.assert_close(got["audio"], audio, rtol=1e-3, atol=1e-5)
-
-
-def test_onnx_without_the_package_is_one_clear_line(run, tmp_path, capsys):
-    try:
-        import onnx  # noqa: F401
-
-        pytest.skip("onnx is installed")
-    except ImportError:
-        pass
-    assert main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2
-    err = capsys.readouterr().err
-    assert "pip install onnx" in err and len(err.strip().splitlines()) == 1

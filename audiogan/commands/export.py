@@ -6,14 +6,22 @@ import argparse
 
 HELP = "export a run's generator (and trained vocoder) as TorchScript or ONNX"
 ORDER = 60
-DESCRIPTION = """Export the EMA generator of a run (and its trained vocoder.pt, when present) as a
-TorchScript file that loads with torch.jit.load, without audiogan installed. The module has
+DESCRIPTION = """Export the EMA generator of a run (and its vocoder, where the format can express it).
+
+torchscript: one file that loads with torch.jit.load, without audiogan installed. The module has
 start(z, labels) and step(z, labels, *state) making --chunk-frames frames per call with explicit
 state tensors, to_log_mel(frames), and vocode(log_mel) when a neural vocoder was exported; its
 metadata (sample rate, labels, latent size...) is the extra file 'audiogan.json'.
 
-example:
+onnx (needs the onnx package; onnxruntime, when installed, checks the result against torch):
+OUT (start), OUT.step.onnx and, where ONNX can express the vocoder, OUT.vocoder.onnx, for
+onnxruntime alone. The per-frame noise is an input (noise_0 ...), so the host owns all
+randomness; the metadata (model.metadata_props["audiogan"]) says the rest. docs/onnx_player.py
+generates a WAV from them with onnxruntime, numpy and soundfile.
+
+examples:
   audiogan export runs/digits --format torchscript --out digits.ts
+  audiogan export runs/digits --format onnx --out digits.onnx
 """
 
 
@@ -43,5 +51,12 @@ def run(args: argparse.Namespace) -> int:
     what = f"generator {meta.get('generator')!r}" + (
         f" + vocoder {meta['vocoder']!r}" if meta.get("vocoder") else ""
     )
-    print(f"wrote {args.out} ({args.format}: {what}, {meta['chunk_frames']} frames per call)")
+    files = ", ".join(meta.get("paths", [str(args.out)]))
+    print(f"wrote {files} ({args.format}: {what}, {meta['chunk_frames']} frames per call)")
+    if args.format == "onnx":
+        if meta.get("checked") is not None:
+            print(f"checked with onnxruntime: within {meta['checked']:.1e} of torch (relative to the peak)")
+        if meta.get("vocoder_left_out"):
+            print(meta["vocoder_left_out"])
+        print(f"play it without torch: python docs/onnx_player.py {args.out} --seconds 3 --out clip.wav")
     return 0

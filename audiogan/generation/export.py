@@ -189,52 +189,28 @@ def export(
     plugins: tuple[str, ...] = (),
     vocoder: str | None = None,
 ) -> dict[str, Any]:
-    """Export run ``path`` to ``out`` as ``torchscript`` (or ``onnx`` when the onnx package is installed)."""
+    """Export run ``path`` to ``out`` as ``torchscript`` or ``onnx`` (see :mod:`.onnx_export`)."""
     from audiogan.generation.generate import load
 
     out = Path(out)
-    if out.exists() and not force:
-        raise ConfigError(f"{out} exists; pass --force to overwrite")
+    targets = [out]
+    if format == "onnx":
+        from audiogan.generation.onnx_export import onnx_paths
+
+        targets = list(onnx_paths(out).values())
+    for target in targets:
+        if target.exists() and not force:
+            raise ConfigError(f"{target} exists; pass --force to overwrite")
     if format == "onnx":
         try:
             import onnx  # noqa: F401
         except ImportError:
-            raise ConfigError("--format onnx needs the onnx package: pip install onnx") from None
+            raise ConfigError("format 'onnx' needs the onnx package: pip install onnx") from None
     elif format != "torchscript":
-        raise ConfigError(f"--format {format!r}: choose torchscript or onnx")
+        raise ConfigError(f"export format {format!r}: choose torchscript or onnx")
     synth = load(path, device="cpu", vocoder=vocoder, plugins=plugins)
     if format == "torchscript":
         return export_torchscript(synth, out, chunk_frames)
-    return _export_onnx(synth, out, chunk_frames)
+    from audiogan.generation.onnx_export import export_onnx
 
-
-def _export_onnx(
-    synth: Synthesizer, out: Path, chunk_frames: int
-) -> dict[str, Any]:  # pragma: no cover - needs onnx
-    """ONNX: the generator's ``start`` graph in ``out`` and ``step`` beside it (``*.step.onnx``)."""
-    gen, fc = synth.generator.eval(), synth.feature_config
-    mean = torch.tensor(fc.mel_mean, dtype=torch.float32)
-    scale = fc.norm_scale * torch.tensor(fc.mel_std, dtype=torch.float32)
-    z = torch.randn(1, gen.latent_dim)
-    labels = torch.zeros(1, dtype=torch.long)
-    module = _Exportable(gen, mean, scale, chunk_frames, None)
-    with torch.no_grad():
-        first = module.start(z, labels)
-        module.spec = _flatten(gen(z, labels if module.conditional else None, 1, None)[1])[1]
-
-        class _Start(nn.Module):
-            def forward(self, z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
-                return module.start(z, labels)
-
-        class _Step(nn.Module):
-            def forward(
-                self, z: torch.Tensor, labels: torch.Tensor, *state: torch.Tensor
-            ) -> tuple[torch.Tensor, ...]:
-                return module.step(z, labels, *state)
-
-        step_path = out.with_suffix(".step.onnx")
-        with atomic_path(out) as tmp:
-            torch.onnx.export(_Start(), (z, labels), str(tmp), dynamo=False)
-        with atomic_path(step_path) as tmp:
-            torch.onnx.export(_Step(), (z, labels, *first[1:]), str(tmp), dynamo=False)
-    return {"format": "onnx", "start": str(out), "step": str(step_path), "chunk_frames": chunk_frames}
+    return export_onnx(synth, out, chunk_frames)
