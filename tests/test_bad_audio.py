@@ -104,15 +104,15 @@ def test_each_file_loads_or_raises_a_one_line_error_naming_it(corpus):
     assert handled >= 35
 
 
-def test_one_hour_file_is_refused_from_its_header_quickly(tmp_path):
+def test_whole_file_decode_can_refuse_long_files_from_the_header(tmp_path):
+    # Extraction streams long files (tests/test_stream.py); decode() reads whole and takes a limit.
     path = write_long_file(tmp_path / "hour.wav", 3600.0, rate=8000)
     with pytest.raises(DataError, match=r"hour\.wav: longer than the duration limit \(3600 s > 600 s"):
-        audio.decode(path)
-    # the limit is a parameter: a shorter limit refuses a short file, None lifts it
+        audio.decode(path, max_seconds=600)
     short = write_long_file(tmp_path / "short.wav", 2.0, rate=8000)
     with pytest.raises(DataError, match="longer than"):
         audio.decode(short, max_seconds=1.0)
-    samples, rate = audio.decode(short, max_seconds=None)
+    samples, rate = audio.decode(short)
     assert rate == 8000 and samples.shape == (16000,)
 
 

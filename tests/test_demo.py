@@ -56,9 +56,27 @@ def test_demo_writes_corpus_run_and_samples_per_class(tmp_path, capsys):
     assert sorted(entry["label"] for entry in manifest["files"]) == ["chirp", "drums", "pluck"]
     audio, rate = sf.read(wavs[0])
     assert rate == 16000 and abs(len(audio) - rate) <= 256 and abs(audio).max() > 0
+    # the run's report page, whose path is the last line printed
+    assert printed.strip().splitlines()[-1] == str((out / "report.html").resolve())
+    assert all(
+        f'data-class="{name}"' in (out / "report.html").read_text() for name in ("chirp", "drums", "pluck")
+    )
     # a second demo into the same folder refuses to overwrite the run
     assert main(["demo", "--out", str(out), "--steps", "1", "--no-progress"]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_demo_progress_shows_minutes_not_a_billion_steps(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--minutes", "0.02", "--per-class", "1", "--clips", "2", *SMALL])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out
+    assert (
+        "budget:      0.02 minutes" in captured.out
+        and "classes:     3: chirp (2), drums (2), pluck (2)" in captured.out
+    )
+    assert "of 00:01 [step " in captured.err  # elapsed time against the 1.2 s budget
+    assert "1000000000" not in captured.err + captured.out
 
 
 def test_demo_rejects_bad_budgets(tmp_path, capsys):

@@ -14,7 +14,7 @@ from audiogan.commands.demo import demo_config
 from audiogan.commands.train import cli_overrides
 from audiogan.config import FeatureConfig, load_toml
 from audiogan.plugins import get_registry
-from audiogan.training.config import resolve_config
+from audiogan.training.config import UNLIMITED_STEPS, resolve_config
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 # samples/ also holds plugin examples (their own pyproject.toml): only these folders hold configs
@@ -58,7 +58,7 @@ def test_config_resolves_and_builds(path: Path, tmp_path: Path) -> None:
 
 
 def test_demo_toml_matches_the_demo() -> None:
-    demo = resolve_config(demo_config(steps=10**6, minutes=4.0)).to_tree()
+    demo = resolve_config(demo_config(steps=UNLIMITED_STEPS, minutes=4.0)).to_tree()
     assert resolve_config(load_toml(SAMPLES / "configs" / "demo.toml")).to_tree() == demo
 
 

@@ -15,7 +15,8 @@ The real folder is split in two halves: one is the reference every set is scored
 other is scored like the generated clips (the "real" column: the floor sampling noise gives).
 A third column scores frames drawn i.i.d. from a Gaussian fitted to the real frames: it matches
 spectral colour but has no temporal structure, so a model that learnt anything about time beats
-it on the window Frechet distance (the headline). Levels are matched (active RMS) first.
+it on the window Frechet distance (the headline). Levels are matched (active RMS) first. When RUN
+is a run folder, the result is also kept as RUN/evaluation.json, which 'audiogan report' shows.
 
 examples:
   audiogan evaluate runs/digits --data test_digits/
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the evaluation and print the table or JSON."""
     from audiogan.errors import ConfigError
     from audiogan.evaluation.evaluate import evaluate, format_table
+    from audiogan.evaluation.report import EVALUATION_FILE, is_run_folder
     from audiogan.fileio import write_text_atomic
 
     if args.run is None and args.generated is None:
@@ -117,6 +119,13 @@ def run(args: argparse.Namespace) -> int:
     text = json.dumps(result, indent=2, allow_nan=False, default=_plain)
     if args.output:
         write_text_atomic(Path(args.output), text + "\n")
+    if args.generated is None and is_run_folder(args.run):  # the latest result, for 'audiogan report'
+        try:
+            write_text_atomic(Path(args.run) / EVALUATION_FILE, text + "\n")
+        except OSError as exc:
+            print(
+                f"audiogan: warning: could not keep the result in {Path(args.run) / EVALUATION_FILE}: {exc}"
+            )
     print(text if args.json else format_table(result))
     return 0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 from typing import Any
 
 HELP = "scan a folder of recordings and build (or refresh) its log-mel feature cache"
@@ -24,11 +23,20 @@ files are skipped and listed by reason.
 The cache lives in DATA_DIR/.audiogan-cache/ (or --cache-dir; a read-only DATA_DIR falls back to
 ~/.cache/audiogan/), one subfolder per feature layout, so changing --n-mels etc. keeps the old one.
 
+Files of any length are read in blocks (bounded memory). Long takes can be cut into sound
+events with --split: each event becomes a clip with its file's label, found on the cached frames
+(so trying other split settings decodes nothing again). The listing (file, start, end, label)
+goes to --listing (default: events.csv in the cache folder); --export-slices DIR writes every
+event as a WAV to listen to. Train on the same events with --set data.split=onset (and the
+matching data.split_* settings).
+
 examples:
   audiogan prepare recordings/
   audiogan prepare recordings/ --sample-rate 22050 --n-mels 64 --workers 4
   audiogan prepare /read-only/corpus --cache-dir ~/.cache/audiogan
   audiogan prepare recordings/ --set feature.f_max=7600
+  audiogan prepare takes/ --split                       # drum-like takes: onsets (the default)
+  audiogan prepare speech/ --split silence --split-gap 0.1 --export-slices slices/
 """
 
 SHOW_NAMES = 3  # skipped files named per reason in the summary
@@ -75,6 +83,63 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"skip files shorter than S seconds (default {DEFAULT_MIN_SECONDS:g})",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    cut = parser.add_argument_group("cutting takes into sound events")
+    cut.add_argument(
+        "--split",
+        nargs="?",
+        const="onset",
+        choices=["onset", "silence"],
+        help="cut every file into events: 'onset' (default; silence runs also cut at strong onsets, "
+        "for percussive takes) or 'silence' (runs of sound only, for speech with --split-gap 0.1)",
+    )
+    cut.add_argument(
+        "--split-db", type=float, metavar="DB", help="silence threshold below the loudest frame (40)"
+    )
+    cut.add_argument("--split-min", type=float, metavar="S", help="drop events shorter than S seconds (0.05)")
+    cut.add_argument("--split-max", type=float, metavar="S", help="cut events longer than S seconds (10)")
+    cut.add_argument(
+        "--split-pad", type=float, metavar="S", help="seconds kept before each onset and after (0.03)"
+    )
+    cut.add_argument(
+        "--split-gap", type=float, metavar="S", help="sounds closer than S seconds are one event (0)"
+    )
+    cut.add_argument("--listing", metavar="FILE", help="where the event listing goes (CSV)")
+    cut.add_argument(
+        "--export-slices", metavar="DIR", help="write every event as a WAV into DIR (a new folder)"
+    )
+
+
+def split_settings_from_args(args: argparse.Namespace) -> Any:
+    """The SplitSettings the --split options ask for, or None without --split."""
+    from audiogan.data.split import SplitSettings
+    from audiogan.errors import ConfigError
+
+    given = {
+        "top_db": args.split_db,
+        "min_seconds": args.split_min,
+        "max_seconds": args.split_max,
+        "pad_seconds": args.split_pad,
+        "gap_seconds": args.split_gap,
+    }
+    given = {key: value for key, value in given.items() if value is not None}
+    if args.split is None:
+        if given or args.export_slices or args.listing:
+            raise ConfigError("--split-*, --listing and --export-slices need --split")
+        return None
+    flags = {
+        "top_db": "--split-db",
+        "min_seconds": "--split-min",
+        "max_seconds": "--split-max",
+        "pad_seconds": "--split-pad",
+        "gap_seconds": "--split-gap",
+    }
+    try:
+        return SplitSettings(method=args.split, **given)
+    except ConfigError as exc:  # name the flag the user typed, not the setting behind it
+        message = str(exc)
+        for key, flag in flags.items():
+            message = message.replace(f"data.split_{key.replace('top_db', 'db')}", flag)
+        raise ConfigError(message) from None
 
 
 def feature_config_from_args(args: argparse.Namespace) -> Any:
@@ -107,38 +172,11 @@ def _size(n_bytes: float) -> str:
     return f"{n_bytes:.1f} GiB"
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.2f} h"
-
-
 def summary(ds: Any) -> str:
-    """The human-readable report printed by ``audiogan prepare``."""
-    lines = [
-        f"data folder: {ds.root}",
-        f"cache:       {ds.cache_dir} ({_size(ds.build.get('cache_bytes', 0))})",
-        f"files used:  {len(ds)} ({_duration(ds.total_seconds)} of audio, {int(ds.lengths.sum())} frames)",
-    ]
-    if ds.num_classes:
-        counts = ds.class_counts()
-        lines.append(
-            f"classes:     {ds.num_classes}: " + ", ".join(f"{name} ({n})" for name, n in counts.items())
-        )
-    else:
-        lines.append("classes:     none (unlabelled: no first-level subfolders)")
-    groups: dict[str, list[str]] = defaultdict(list)
-    for path, reason in ds.skipped:
-        groups[reason].append(path)
-    if groups:
-        lines.append(f"skipped:     {len(ds.skipped)} files")
-        for reason, paths in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-            shown = ", ".join(paths[:SHOW_NAMES]) + (", ..." if len(paths) > SHOW_NAMES else "")
-            lines.append(f"  {reason} ({len(paths)}): {shown}")
-    else:
-        lines.append("skipped:     none")
+    """The human-readable report printed by ``audiogan prepare``: the dataset's own description
+    (:meth:`~audiogan.data.dataset.FeatureSet.describe`, which training prints too) plus the cache."""
+    lines = ds.describe(show=SHOW_NAMES)
+    lines.insert(1, f"cache:       {ds.cache_dir} ({_size(ds.build.get('cache_bytes', 0))})")
     how = (
         "cache was up to date"
         if ds.build.get("cache_hit")
@@ -159,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
     if args.min_seconds < 0:
         raise ConfigError(f"--min-seconds {args.min_seconds}: must be >= 0")
     fc = feature_config_from_args(args)
+    split = split_settings_from_args(args)
     ds = load_dataset(
         args.data_dir,
         fc,
@@ -166,6 +205,22 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.quiet,
         min_seconds=args.min_seconds,
+        split=split,
     )
     print(summary(ds))
+    if split is not None:
+        from pathlib import Path
+
+        from audiogan.data.slices import export_slices, write_listing
+
+        listing = Path(args.listing) if args.listing else Path(ds.cache_dir) / "events.csv"
+        write_listing(ds, listing)
+        takes = len(set(ds.files))
+        print(f"events:      {len(ds)} from {takes} file(s) ({split.method}, {split.top_db:g} dB)")
+        print(f"listing:     {listing}")
+        for rel, start, end, label in ds.events()[:SHOW_NAMES]:
+            print(f"  {rel} {start:.2f}-{end:.2f} s" + (f" [{label}]" if label else ""))
+        if args.export_slices:
+            written = export_slices(ds, Path(args.export_slices), progress=not args.quiet)
+            print(f"slices:      {written} WAVs in {args.export_slices}")
     return 0

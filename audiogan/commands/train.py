@@ -8,11 +8,14 @@ from pathlib import Path
 HELP = "train a GAN on a folder of audio (labels from first-level subfolders)"
 ORDER = 20
 DESCRIPTION = """Train a recurrent GAN on DATA_DIR and write the run folder (config.toml, checkpoints/,
-generator.pt, metrics.jsonl, tensorboard/, samples/).
+generator.pt, metrics.jsonl, data.json, tensorboard/, samples/).
 
 Settings: command-line options > --config TOML > defaults. Any setting can be given as
 --set section.key=value, e.g. --set train.lr_d=2e-4 --set generator.hidden_size=128.
 Ctrl-C saves a checkpoint and stops; --resume continues from checkpoints/last.pt.
+It starts by printing what it found (files, classes with counts, duration, skipped files and why,
+device, threads) and ends with the command that writes the run's page ('audiogan report').
+With --minutes the progress bar shows elapsed time against that budget, else steps.
 
 Several GPUs or machines: launch with torchrun, e.g.
   torchrun --standalone --nproc-per-node 4 -m audiogan -- train DATA_DIR --run runs/NAME
@@ -64,7 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="score the EMA generator (window FD) every N "
         "steps and keep the best as checkpoints/best.pt (0 = off; default 1000)",
     )
-    parser.add_argument("--minutes", type=float, metavar="M", help="stop (with a checkpoint) after M minutes")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        metavar="M",
+        help="stop (with a checkpoint) after M minutes, or at --steps if sooner; progress is shown in time",
+    )
     parser.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for torch (1 is best on a busy CPU)"
     )
@@ -123,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         plugins=args.plugin,
         progress=not args.no_progress,
+        announce=lambda text: print(text, flush=True),
     )
     if not from_env().main:  # under torchrun, rank 0 speaks for the group
         return 130 if result.interrupted else 0
@@ -131,9 +140,18 @@ def run(args: argparse.Namespace) -> int:
             f"interrupted at step {result.step}; checkpoint saved in {result.run_dir / 'checkpoints'}; "
             f"continue with: audiogan train {args.data_dir} --run {args.run} --resume"
         )
+        print(f"see and hear it so far: {report_command(args.run, args.data_dir)}")
         return 130
     print(f"trained to step {result.step} ({result.skipped} skipped steps, {result.restores} restores)")
     print(f"run folder: {result.run_dir}  (generator: {result.run_dir / 'generator.pt'})")
     if result.samples is not None:
         print(f"samples: {result.samples}")
+    print(f"see and hear it: {report_command(args.run, args.data_dir)}")
     return 0
+
+
+def report_command(run_dir: Path, data_dir: Path) -> str:
+    """The command that writes the run's HTML report (``audiogan report``), quoted for a shell."""
+    import shlex
+
+    return f"audiogan report {shlex.quote(str(run_dir))} --data {shlex.quote(str(data_dir))}"

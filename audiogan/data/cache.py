@@ -31,18 +31,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile
 
 from audiogan.config import FeatureConfig
+from audiogan.data import audio
 from audiogan.data.extract import EXTRACTOR_VERSION, extract_many
 from audiogan.data.scan import REASON_OUTSIDE, REASON_UNLABELLED, Candidate, Scan, scan_folder  # noqa: F401 (re-exported)
+from audiogan.data.stream import StreamResult, stream_log_mel
 from audiogan.errors import DataError
 from audiogan.fileio import write_text_atomic
 
 MANIFEST = "manifest.json"
 CACHE_FORMAT = "audiogan-feature-cache"
 # The storage format's version; what the features mean is versioned by EXTRACTOR_VERSION.
-CACHE_VERSION = 2  # 2: per-file records stored as columns (parse 2-3x faster than one dict per file)
-COLUMNS = ("path", "size", "mtime_ns", "offset", "frames", "seconds", "reason")
+CACHE_VERSION = 3  # 2: records stored as columns (parse 2-3x faster); 3: the note column
+# "note": for a file that is used but not whole (damaged part-way): what was left out and why.
+COLUMNS = ("path", "size", "mtime_ns", "offset", "frames", "seconds", "reason", "note")
 DEFAULT_CACHE_NAME = ".audiogan-cache"
 
 REASON_TOO_SHORT = "shorter than min_seconds"
@@ -339,9 +343,29 @@ def _write(
         with open(tmp_path, "wb") as out:
             bar = _progress_bar(len(todo), progress)
             try:
-                # by size, so each chunk holds clips of similar length (fewer, fuller mel batches)
-                ordered = sorted(todo, key=lambda rel: by_rel[rel].size)
-                for results in _extract_all(scan.root, ordered, fc, workers if len(todo) >= 64 else 1):
+                # Long files are streamed here, block by block straight into the array (bounded
+                # memory); the rest go by size, so each chunk holds clips of similar length.
+                long = [rel for rel in todo if _header_seconds(scan.root / rel) > audio.STREAM_SECONDS]
+                for rel in long:
+                    cand, result = by_rel[rel], StreamResult()
+                    entry = {"size": cand.size, "mtime_ns": cand.mtime_ns, "offset": offset, "note": None}
+                    try:
+                        for block in stream_log_mel(scan.root / rel, fc, result):
+                            append(out, block)
+                    except audio.AudioFileError as exc:
+                        result.problem, entry["reason"] = None, exc.reason
+                    frames = offset - entry["offset"]
+                    entry.update(seconds=result.seconds if frames else 0.0, note=result.problem)
+                    entry.setdefault("reason", None if frames else (result.problem or audio.REASON_NO_FRAMES))
+                    if frames:
+                        entry["frames"] = frames
+                    else:
+                        del entry["offset"]
+                    entries[rel] = entry
+                    bar.update(1)
+                short = set(todo) - set(long)
+                ordered = sorted(short, key=lambda rel: by_rel[rel].size)
+                for results in _extract_all(scan.root, ordered, fc, workers if len(ordered) >= 64 else 1):
                     for rel, frames, seconds, reason in results:
                         cand = by_rel[rel]
                         entry = {
@@ -399,6 +423,17 @@ def _write(
         raise DataError(f"feature cache {folder} could not be read back after writing it")
     index.decoded, index.reused = len(todo), reused
     return index
+
+
+def _header_seconds(path: Path) -> float:
+    """The duration a file's header announces (0 when it cannot be read: the normal path reports it)."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode) or path.stat().st_size == 0:
+            return 0.0  # FIFOs and empty files: opening one could block, and there is nothing to stream
+        info = soundfile.info(str(path))
+        return info.frames / info.samplerate if info.samplerate > 0 else 0.0
+    except Exception:
+        return 0.0
 
 
 def _to_columns(entries: dict[str, dict[str, Any]]) -> dict[str, list[Any]]:

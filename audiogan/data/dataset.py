@@ -32,9 +32,10 @@ import torch
 
 from audiogan.config import FeatureConfig
 from audiogan.data import audio, cache
+from audiogan.data.split import SplitSettings, find_events
 from audiogan.errors import DataError
 
-__all__ = ["Batch", "FeatureSet", "SequenceSampler", "load_dataset", "DEFAULT_MIN_SECONDS"]
+__all__ = ["Batch", "FeatureSet", "SequenceSampler", "load_dataset", "format_duration", "DEFAULT_MIN_SECONDS"]
 
 DEFAULT_MIN_SECONDS = 0.05  # clips shorter than this are noise, not examples (FSDD's shortest is 0.14 s)
 _MIN_STD = 1e-3  # floor for per-bin std, so a constant bin (e.g. above a low-pass) cannot divide by ~0
@@ -48,6 +49,8 @@ class FeatureSet:
     unlabelled), ``lengths`` ``(N,)`` frames per clip, ``seconds`` ``(N,)`` duration of each
     file, ``skipped`` ``[(path, reason)]``, ``root``, ``cache_dir`` and ``build`` (what the last
     cache build did: ``decoded``, ``reused``, ``cache_hit``, ``seconds``, ``cache_bytes``).
+    When takes were cut into events (``split``), every event is a clip: ``files[i]`` is its source
+    file, ``starts[i]`` its first frame there and ``seconds[i]`` its own duration.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class FeatureSet:
         skipped: list[tuple[str, str]],
         cache_dir: Path | None = None,
         build: dict[str, Any] | None = None,
+        starts: np.ndarray | None = None,
     ) -> None:
         self.root = root
         self.feature_config = feature_config
@@ -77,6 +81,9 @@ class FeatureSet:
         self.skipped = skipped
         self.cache_dir = cache_dir
         self.build = build or {}
+        # First frame of each clip within its file: all 0 unless takes were cut into events.
+        self.cut_into_events = starts is not None
+        self.starts = starts if starts is not None else np.zeros(len(files), dtype=np.int64)
         fc = feature_config
         if not fc.has_stats:
             raise DataError(f"{root}: feature statistics are missing")
@@ -101,6 +108,83 @@ class FeatureSet:
         counts = Counter(int(i) for i in self.labels if i >= 0)
         return {name: counts.get(i, 0) for i, name in enumerate(self.class_names)}
 
+    def skipped_by_reason(self) -> dict[str, list[str]]:
+        """Skipped files grouped by reason, the most frequent reason first."""
+        groups: dict[str, list[str]] = {}
+        for path, reason in self.skipped:
+            groups.setdefault(reason, []).append(path)
+        return dict(sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+
+    def describe(self, show: int = 3) -> list[str]:
+        """What the folder holds, as aligned text lines: folder, files used, classes with counts and
+        skipped files by reason (``show`` names per reason). ``audiogan prepare`` and training print it."""
+        used = (
+            f"{len(self)}"
+            if not self.cut_into_events
+            else f"{len(set(self.files))}, cut into {len(self)} events"
+        )
+        lines = [
+            f"data folder: {self.root}",
+            f"files used:  {used} ({format_duration(self.total_seconds)} of audio, "
+            f"{int(self.lengths.sum())} frames)",
+        ]
+        if self.num_classes:
+            counts = ", ".join(f"{name} ({n})" for name, n in self.class_counts().items())
+            lines.append(f"classes:     {self.num_classes}: {counts}")
+        else:
+            lines.append("classes:     none (unlabelled: no first-level subfolders)")
+        groups = self.skipped_by_reason()
+        if groups:
+            lines.append(f"skipped:     {len(self.skipped)} files")
+            for reason, paths in groups.items():
+                shown = ", ".join(paths[:show]) + (", ..." if len(paths) > show else "")
+                lines.append(f"  {reason} ({len(paths)}): {shown}")
+        else:
+            lines.append("skipped:     none")
+        return lines
+
+    def summary(self, examples: int = 20) -> dict[str, Any]:
+        """The same facts as :meth:`describe` as a JSON-ready dict (a run folder keeps it as ``data.json``).
+
+        Per class: files, seconds and median seconds; skipped files: a count and the first
+        ``examples`` paths per reason.
+        """
+        classes = {}
+        for i, name in enumerate(self.class_names):
+            seconds = self.seconds[self.labels == i]
+            classes[name] = {
+                "files": int(len(seconds)),
+                "seconds": float(seconds.sum()),
+                "median_seconds": float(np.median(seconds)) if len(seconds) else 0.0,
+            }
+        return {
+            "root": str(Path(self.root).resolve()),
+            "files": len(self),
+            "seconds": self.total_seconds,
+            "median_seconds": float(np.median(self.seconds)) if len(self) else 0.0,
+            "frames": int(self.lengths.sum()),
+            "classes": classes,
+            "skipped": {
+                reason: {"count": len(paths), "examples": paths[:examples]}
+                for reason, paths in self.skipped_by_reason().items()
+            },
+            "skipped_files": len(self.skipped),
+        }
+
+    def events(self) -> list[tuple[str, float, float, str | None]]:
+        """Every clip as ``(source file, start s, end s, label)``: the listing ``prepare --split`` writes."""
+        frame = self.feature_config.hop_length / self.feature_config.sample_rate
+        names = self.class_names
+        return [
+            (
+                self.files[i],
+                round(float(self.starts[i]) * frame, 4),
+                round(float(self.starts[i] + self.lengths[i]) * frame, 4),
+                names[int(self.labels[i])] if self.labels[i] >= 0 else None,
+            )
+            for i in range(len(self))
+        ]
+
     def log_mel(self, i: int) -> np.ndarray:
         """Raw (not normalised) log-mel of clip ``i``: a read-only view ``(T_i, M)``."""
         start = int(self.offsets[i])
@@ -121,6 +205,15 @@ class FeatureSet:
         """The normalised value of silence per bin ``(M,)`` (used to pad short crops)."""
         floor = np.full(self.feature_config.n_mels, math.log(self.feature_config.log_floor), dtype=np.float32)
         return self.normalise(floor)
+
+
+def format_duration(seconds: float) -> str:
+    """A duration for people: seconds below two minutes, then minutes, then hours."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
 
 
 def _compute_stats(
@@ -166,6 +259,7 @@ def load_dataset(
     workers: int | None = None,
     progress: bool = True,
     min_seconds: float = DEFAULT_MIN_SECONDS,
+    split: SplitSettings | None = None,
 ) -> FeatureSet:
     """Scan ``root``, build or refresh its feature cache and return the usable clips.
 
@@ -178,6 +272,9 @@ def load_dataset(
     :param progress: show a progress bar on stderr while decoding.
     :param min_seconds: files shorter than this are skipped (they stay cached, so changing it
         needs no re-decoding).
+    :param split: cut every file into sound events (:mod:`audiogan.data.split`), found on the
+        cached frames (changing the settings needs no re-decoding); each event becomes a clip
+        with its file's label. A file with no event is listed in ``skipped`` with the reason.
     :raises DataError: the folder is missing or has no usable file (the message names the folder,
         the extensions looked for and the skip counts by reason).
     """
@@ -206,19 +303,38 @@ def load_dataset(
             else:
                 skipped.append((cand.rel, short))
                 excluded.append((rows["offset"][i], rows["frames"][i]))
+    notes = rows.get("note") or [None] * len(reasons)
+    skipped += [(scan.candidates[i].rel, f"partly used: {notes[i]}") for i in keep if notes[i]]
     skipped.sort()
     if not keep:
         raise _no_usable_error(root, skipped)
     files = [scan.candidates[i].rel for i in keep]
     label_names = [scan.candidates[i].label for i in keep]
+    offsets_l = [rows["offset"][i] for i in keep]
+    lengths_l = [rows["frames"][i] for i in keep]
+    seconds_l = [all_seconds[i] for i in keep]
+    starts_l = [0] * len(keep)
+    if split is not None:
+        files, label_names, offsets_l, lengths_l, seconds_l, starts_l, silent = _cut_events(
+            index.data, fc, split, files, label_names, offsets_l, lengths_l
+        )
+        skipped = sorted(skipped + silent)
+        if not files:
+            raise DataError(
+                f"no sound events in {root} at data.split_db={split.top_db:g} (dB below each file's "
+                f"loudest frame) and data.split_min_seconds={split.min_seconds:g}"
+            )
     class_names = sorted({name for name in label_names if name is not None})
     class_index = {name: i for i, name in enumerate(class_names)}
     labels = np.array([class_index[n] if n is not None else -1 for n in label_names], dtype=np.int64)
-    offsets_a = np.array([rows["offset"][i] for i in keep], dtype=np.int64)
-    lengths_a = np.array([rows["frames"][i] for i in keep], dtype=np.int64)
-    seconds = np.array([all_seconds[i] for i in keep], dtype=np.float64)
-    if not fc.has_stats:
+    offsets_a = np.array(offsets_l, dtype=np.int64)
+    lengths_a = np.array(lengths_l, dtype=np.int64)
+    seconds = np.array(seconds_l, dtype=np.float64)
+    if not fc.has_stats and split is None:
         mean, std = _compute_stats(index.manifest["totals"], index.data, excluded, int(lengths_a.sum()))
+        fc = dataclasses.replace(fc, mel_mean=mean, mel_std=std)
+    elif not fc.has_stats:  # the events' own frames, not the silence between them
+        mean, std = _stats_of(index.data, offsets_a, lengths_a)
         fc = dataclasses.replace(fc, mel_mean=mean, mel_std=std)
     build = {
         "decoded": index.decoded,
@@ -240,7 +356,47 @@ def load_dataset(
         skipped,
         cache_dir=folder,
         build=build,
+        starts=np.array(starts_l, dtype=np.int64) if split is not None else None,
     )
+
+
+def _cut_events(
+    data: np.ndarray,
+    fc: FeatureConfig,
+    split: SplitSettings,
+    files: list[str],
+    labels: list[str | None],
+    offsets: list[int],
+    lengths: list[int],
+) -> tuple[list, list, list, list, list, list, list[tuple[str, str]]]:
+    """Every file's events as clips; files without one come back as ``(path, reason)``."""
+    out: tuple[list, ...] = ([], [], [], [], [], [])
+    silent: list[tuple[str, str]] = []
+    frame = fc.hop_length / fc.sample_rate
+    for rel, label, offset, length in zip(files, labels, offsets, lengths):
+        events = find_events(data[offset : offset + length], fc, split)
+        if not events:
+            silent.append((rel, f"no sound event ({split.method}, {split.top_db:g} dB below its peak)"))
+        for start, end in events:
+            for column, value in zip(
+                out, (rel, label, offset + start, end - start, (end - start) * frame, start)
+            ):
+                column.append(value)
+    return (*out, silent)  # type: ignore[return-value]
+
+
+def _stats_of(data: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-bin mean and std over the given clips' frames (float64 sums, read clip by clip)."""
+    total = np.zeros(data.shape[1], dtype=np.float64)
+    total_sq = np.zeros(data.shape[1], dtype=np.float64)
+    for offset, length in zip(offsets, lengths):
+        frames = np.asarray(data[offset : offset + length], dtype=np.float64)
+        total += frames.sum(axis=0)
+        total_sq += np.square(frames).sum(axis=0)
+    n = max(int(lengths.sum()), 1)
+    mean = total / n
+    std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
+    return mean.tolist(), np.maximum(std, _MIN_STD).tolist()
 
 
 @dataclasses.dataclass

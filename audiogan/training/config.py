@@ -18,10 +18,14 @@ import torch
 
 from audiogan.config import FeatureConfig, apply_overrides, from_dict, without_stats
 from audiogan.data.dataset import DEFAULT_MIN_SECONDS
+from audiogan.data.split import SplitSettings
 from audiogan.errors import ConfigError
 from audiogan.training.objectives import check_loss
 
 SECTIONS = ("train", "data", "feature", "generator", "discriminator", "vocoder")
+# train.steps at or above this means no step limit: a time budget (train.max_minutes) ends the run
+# (``audiogan demo`` without ``--steps``). Progress is shown in time whenever max_minutes is set.
+UNLIMITED_STEPS = 10**9
 
 
 @dataclasses.dataclass
@@ -127,6 +131,30 @@ class DataConfig:
     min_seconds: float = DEFAULT_MIN_SECONDS
     cache_dir: str | None = None  # feature cache location; None means DATA_DIR/.audiogan-cache
     workers: int | None = None  # feature extraction processes; None = automatic
+    # Cut every file into sound events, each a clip ("onset" or "silence"; see audiogan.data.split);
+    # None trains on whole files. The split_* settings are SplitSettings' (same defaults).
+    split: str | None = None
+    split_db: float = 40.0  # silence threshold, dB below each file's loudest frame
+    split_min_seconds: float = 0.05  # shorter events are dropped
+    split_max_seconds: float = 10.0  # longer events are cut into pieces
+    split_pad_seconds: float = 0.03  # kept before each onset and after each end
+    split_gap_seconds: float = 0.0  # sounds closer than this are one event
+
+    def __post_init__(self) -> None:
+        self.split_settings()  # bad split settings fail when the config is read, naming the key
+
+    def split_settings(self) -> SplitSettings | None:
+        """The :class:`~audiogan.data.split.SplitSettings` these settings ask for (None: whole files)."""
+        if self.split is None:
+            return None
+        return SplitSettings(
+            method=self.split,  # type: ignore[arg-type]
+            top_db=self.split_db,
+            min_seconds=self.split_min_seconds,
+            max_seconds=self.split_max_seconds,
+            pad_seconds=self.split_pad_seconds,
+            gap_seconds=self.split_gap_seconds,
+        )
 
 
 @dataclasses.dataclass

@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,7 +36,13 @@ from audiogan.errors import AudioganError, CheckpointError
 from audiogan.features import MelFrontEnd
 from audiogan.plugins import resolve_registry
 from audiogan.training import distributed
-from audiogan.training.config import LoopConfig, RunConfig, resolve_config, select_device
+from audiogan.training.config import (
+    UNLIMITED_STEPS,
+    LoopConfig,
+    RunConfig,
+    resolve_config,
+    select_device,
+)
 from audiogan.training.runfolder import RunFolder
 from audiogan.training.trainer import Trainer
 
@@ -351,6 +357,7 @@ def train(
     progress: bool = True,
     rank: int | None = None,
     world_size: int | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train on the audio folder ``data_dir``, writing the run folder ``run_dir``.
 
@@ -365,6 +372,10 @@ def train(
         process group is joined here (unless already) and left at the end. Rank 0 writes the run
         folder. In a group torchrun restarted (``--max-restarts``), ``resume`` is implied when a
         checkpoint exists.
+    :param announce: called once (rank 0) before the first step with a few lines saying what
+        training found: files, classes with counts, duration, skipped files by reason, device,
+        threads and the budget (``audiogan train`` passes ``print``). The same facts go to the run
+        folder's ``data.json``.
     :raises AudioganError: bad config, data, plugin or checkpoint (one line naming it).
     """
     env = distributed.from_env()
@@ -400,7 +411,17 @@ def train(
     try:
         distributed.barrier()  # every process has checked the run folder before rank 0 writes to it
         result = _train(
-            data_dir, config, saved, resume_from, run, registry, device, progress, world.rank, world.size
+            data_dir,
+            config,
+            saved,
+            resume_from,
+            run,
+            registry,
+            device,
+            progress,
+            world.rank,
+            world.size,
+            announce,
         )
         # Leave together: a process that exits while rank 0 still writes its final samples can
         # abort inside gloo's teardown ("terminate called without an active exception"), and
@@ -424,6 +445,7 @@ def _train(
     progress: bool,
     rank: int,
     world_size: int,
+    announce: Callable[[str], None] | None = None,
 ) -> TrainResult:
     tc = config.train
     torch.manual_seed(tc.seed)
@@ -437,6 +459,7 @@ def _train(
         workers=config.data.workers,
         progress=progress and rank == 0,
         min_seconds=config.data.min_seconds,
+        split=config.data.split_settings(),
     )
     distributed.barrier()
     session = _Session(config, registry, dataset, device, run, rank, world_size)
@@ -452,6 +475,29 @@ def _train(
             session.best_fd = min(session.best_fd, float(best)) if best is not None else session.best_fd
     del saved
     run.write_config(session.resolved_tree())
+    threads = torch.get_num_threads()
+    run.write_data_summary(
+        {
+            **dataset.summary(),
+            "min_seconds": config.data.min_seconds,
+            "device": describe_device(device),
+            "threads": threads,
+            "processes": world_size,
+            "audiogan_version": __version__,
+            "step": trainer.step_count,
+            "time": time.time(),
+        }
+    )
+    if announce is not None and rank == 0:
+        processes = f", {world_size} processes" if world_size > 1 else ""
+        start = f" (resuming at step {trainer.step_count})" if trainer.step_count else ""
+        lines = [
+            *dataset.describe(),
+            f"device:      {describe_device(device)}, {threads} thread{'s' * (threads != 1)}{processes}",
+            f"run folder:  {run.root}{start}",
+            f"budget:      {describe_budget(tc)}",
+        ]
+        announce("\n".join(lines))
     session.check_contracts()
     if world_size > 1:
         trainer.distribute()
@@ -460,6 +506,108 @@ def _train(
     distributed.debug_dump(session.rank, session.trainer.state_dict())
     run.close()
     return result
+
+
+def describe_device(device: torch.device) -> str:
+    """The device for people: ``cuda:0 (NVIDIA H200)``, ``cpu``."""
+    if device.type == "cuda":
+        try:
+            return f"{device} ({torch.cuda.get_device_name(device)})"
+        except (RuntimeError, AssertionError):  # no driver to ask: the name alone
+            return str(device)
+    return str(device)
+
+
+def describe_budget(tc: LoopConfig) -> str:
+    """How long the loop runs: ``4 minutes``, ``5000 steps``, or ``5000 steps or 30 minutes``."""
+    if tc.max_minutes > 0 and tc.steps >= UNLIMITED_STEPS:
+        return f"{tc.max_minutes:g} minutes"
+    if tc.max_minutes > 0:
+        return f"{tc.steps} steps or {tc.max_minutes:g} minutes, whichever comes first"
+    return f"{tc.steps} steps"
+
+
+def _clock(seconds: float) -> str:
+    return tqdm.format_interval(max(0, int(seconds)))
+
+
+class _Progress:
+    """The loop's progress bar (tqdm) or, without one, its status lines (rank 0 only).
+
+    With a time budget (``max_minutes``) the bar is elapsed time against the budget, with the
+    step count and steps/s beside it; otherwise steps against ``steps``. A run with both ends at
+    whichever comes first, so the time bar also shows ``step N/steps``.
+    """
+
+    def __init__(self, tc: LoopConfig, step: int, enabled: bool) -> None:
+        self.budget = 60.0 * tc.max_minutes
+        self.timed = self.budget > 0
+        self.steps = tc.steps
+        self.first_step = step
+        self.started = time.monotonic()
+        if self.timed:
+            budget = _clock(self.budget)
+            self.bar = tqdm(
+                total=self.budget,
+                disable=not enabled,
+                dynamic_ncols=True,
+                desc=self._where(step),
+                bar_format="{percentage:3.0f}%|{bar}| {elapsed} of " + budget + " [{desc}{postfix}]",
+            )
+        else:
+            self.bar = tqdm(
+                total=tc.steps, initial=step, disable=not enabled, unit="step", dynamic_ncols=True
+            )
+
+    def elapsed(self) -> float:
+        """Seconds since the loop started (this session)."""
+        return time.monotonic() - self.started
+
+    def _where(self, step: int) -> str:
+        total = f"/{self.steps}" if self.steps < UNLIMITED_STEPS else ""
+        rate = (step - self.first_step) / max(self.elapsed(), 1e-9)
+        return f"step {step}{total}, {rate:.1f} steps/s"
+
+    def advance(self, step: int) -> None:
+        """Show that ``step`` is done."""
+        if self.bar.disable:
+            return
+        if self.timed:
+            self.bar.set_description_str(self._where(step), refresh=False)
+            self.bar.update(min(self.elapsed(), self.budget) - self.bar.n)
+        else:
+            self.bar.update(step - self.bar.n)
+
+    def restart(self, step: int) -> None:
+        """After a divergence restore rewound the step count to ``step``."""
+        if not self.timed:
+            self.bar.reset(total=self.steps)
+            self.bar.update(step)
+
+    def losses_at(self, out: Mapping[str, Any]) -> None:
+        """Show a log step's losses beside the bar."""
+        self.bar.set_postfix(
+            d=f"{out['loss_d']:.3f}",
+            g=f"{out['loss_g']:.3f}",
+            fm=f"{out['loss_fm']:.3f}",
+            skip=out["skipped"],
+            refresh=False,
+        )
+
+    def status_line(self, out: Mapping[str, Any]) -> str:
+        """One line for a log step when there is no bar (``--no-progress``, a log file)."""
+        step = int(out["step"])
+        where = f"step {step}" + (f"/{self.steps}" if self.steps < UNLIMITED_STEPS else "")
+        if self.timed:
+            where += f"  {_clock(self.elapsed())} of {_clock(self.budget)}"
+        return (
+            f"{where}  loss_d {out['loss_d']:.3f}  loss_g {out['loss_g']:.3f}  "
+            f"{out['steps_per_s']:.1f} steps/s"
+        )
+
+    def close(self) -> None:
+        """Leave the bar where it ended."""
+        self.bar.close()
 
 
 def run_loop(session: LoopSession, snapshot: dict[str, Any] | None, progress: bool) -> TrainResult:
@@ -472,9 +620,7 @@ def run_loop(session: LoopSession, snapshot: dict[str, Any] | None, progress: bo
     # On the CPU a sync costs nothing, so the guard looks every step; elsewhere only at log steps.
     guard_every = 1 if session.device.type == "cpu" else tc.log_every
     eval_every = getattr(tc, "eval_every", 0) if hasattr(session, "evaluate") else 0
-    bar = tqdm(
-        total=tc.steps, initial=trainer.step_count, disable=not progress, unit="step", dynamic_ncols=True
-    )
+    bar = _Progress(tc, trainer.step_count, progress)
     metrics: dict[str, float] = {}
     samples_dir: Path | None = None
     last_time, last_step, paused = time.perf_counter(), trainer.step_count, 0.0
@@ -494,19 +640,9 @@ def run_loop(session: LoopSession, snapshot: dict[str, Any] | None, progress: bo
         last_time, last_step, paused = now, step, 0.0
         run.log_metrics(out)
         run.scalars(step, {f"train/{k}": v for k, v in out.items() if k not in ("step", "time")})
-        bar.set_postfix(
-            d=f"{out['loss_d']:.3f}",
-            g=f"{out['loss_g']:.3f}",
-            fm=f"{out['loss_fm']:.3f}",
-            skip=out["skipped"],
-            refresh=False,
-        )
+        bar.losses_at(out)
         if not progress and run.enabled:  # no bar (--no-progress, a log file): one status line per log step
-            print(
-                f"step {step}/{tc.steps}  loss_d {out['loss_d']:.3f}  loss_g {out['loss_g']:.3f}  "
-                f"{out['steps_per_s']:.1f} steps/s",
-                flush=True,
-            )
+            print(bar.status_line(out), flush=True)
         return out
 
     with _StopFlag() as stop:
@@ -524,11 +660,10 @@ def run_loop(session: LoopSession, snapshot: dict[str, Any] | None, progress: bo
                     raise
                 raise error from exc
             step = trainer.step_count
-            bar.update(1)
+            bar.advance(step)
             if step % guard_every == 0 and trainer.nonfinite_streak() >= tc.divergence_patience:
                 snapshot = recover(session, snapshot)
-                bar.reset(total=tc.steps)
-                bar.update(trainer.step_count)
+                bar.restart(trainer.step_count)
                 last_time, last_step, paused = time.perf_counter(), trainer.step_count, 0.0
                 continue
             if step % tc.log_every == 0 or step == tc.steps:

@@ -3,7 +3,8 @@
 Layout (see ``docs/architecture.md``)::
 
     runs/NAME/config.toml  checkpoints/step-XXXXXX.pt  checkpoints/last.pt  generator.pt
-              checkpoints/best.pt  metrics.jsonl  tensorboard/  samples/step-XXXXXX/<class>-<i>.wav|.png
+              checkpoints/best.pt  metrics.jsonl  data.json  tensorboard/
+              samples/step-XXXXXX/<class>-<i>.wav|.png
 
 Only rank 0 writes (under torchrun the other processes build this with ``enabled=False``).
 """
@@ -60,6 +61,7 @@ class RunFolder:
         self.best = self.checkpoints / "best.pt"  # best window FD so far (periodic evaluation)
         self.generator = self.root / "generator.pt"
         self.metrics = self.root / "metrics.jsonl"
+        self.data_summary = self.root / "data.json"  # what training found in the data folder
         self.samples = self.root / "samples"
         self._writer: Any = None
 
@@ -80,6 +82,12 @@ class RunFolder:
         """Write the resolved configuration as ``config.toml``."""
         if self.enabled:
             write_text_atomic(self.root / "config.toml", to_toml(tree))
+
+    def write_data_summary(self, record: dict[str, Any]) -> None:
+        """Write ``data.json``: data folder, files, classes, skipped files, device (rewritten on resume)."""
+        if self.enabled:
+            payload = {"format": "audiogan-data-summary", "format_version": 1, **record}
+            write_text_atomic(self.data_summary, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
     def resume_path(self) -> Path | None:
         """``last.pt``, or the newest ``step-XXXXXX.pt`` if a kill came before the first ``last.pt``."""

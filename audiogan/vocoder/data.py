@@ -57,10 +57,17 @@ class AudioClips:
             from tqdm import tqdm
 
             indices = tqdm(indices, desc="loading audio", unit="file", leave=False)
+        starts = getattr(dataset, "starts", np.zeros(len(dataset), dtype=np.int64))
+        loaded: tuple[str, np.ndarray] | None = None  # events of one take share its audio
         for i in indices:
-            wave = load_audio(dataset.root / dataset.files[i], fc.sample_rate)
+            if loaded is None or loaded[0] != dataset.files[i]:
+                loaded = (dataset.files[i], load_audio(dataset.root / dataset.files[i], fc.sample_rate))
+            wave = loaded[1]
             mel = np.asarray(dataset.log_mel(i), dtype=np.float32)
-            if mel.shape[0] != samples_to_frames(wave.shape[0], fc):
+            if getattr(dataset, "cut_into_events", False):
+                # An event cut from a longer take: its frames [a, a+T) are voiced by these samples.
+                wave = wave[int(starts[i]) * hop : (int(starts[i]) + mel.shape[0]) * hop]
+            elif mel.shape[0] != samples_to_frames(wave.shape[0], fc):
                 # A cache built differently (e.g. trimmed) would misalign crops: recompute from the audio.
                 front = front or MelFrontEnd(fc)
                 with torch.no_grad():
