@@ -32,7 +32,7 @@ import torch
 
 from audiogan.config import FeatureConfig
 from audiogan.data import audio, cache
-from audiogan.data.split import SplitSettings, find_events
+from audiogan.data.split import SplitSettings, find_events, refine_onsets
 from audiogan.errors import DataError
 
 __all__ = ["Batch", "FeatureSet", "SequenceSampler", "load_dataset", "format_duration", "DEFAULT_MIN_SECONDS"]
@@ -68,6 +68,7 @@ class FeatureSet:
         cache_dir: Path | None = None,
         build: dict[str, Any] | None = None,
         starts: np.ndarray | None = None,
+        start_seconds: np.ndarray | None = None,
     ) -> None:
         self.root = root
         self.feature_config = feature_config
@@ -83,6 +84,9 @@ class FeatureSet:
         self.build = build or {}
         # First frame of each clip within its file: all 0 unless takes were cut into events.
         self.cut_into_events = starts is not None
+        # Events only: where each starts in its file, in seconds: the onset (sample-accurate where
+        # the file can be read) less the split's lead-in, for the listing and the exported slices.
+        self.start_seconds = start_seconds
         self.starts = starts if starts is not None else np.zeros(len(files), dtype=np.int64)
         fc = feature_config
         if not fc.has_stats:
@@ -175,15 +179,15 @@ class FeatureSet:
         """Every clip as ``(source file, start s, end s, label)``: the listing ``prepare --split`` writes."""
         frame = self.feature_config.hop_length / self.feature_config.sample_rate
         names = self.class_names
-        return [
-            (
-                self.files[i],
-                round(float(self.starts[i]) * frame, 4),
-                round(float(self.starts[i] + self.lengths[i]) * frame, 4),
-                names[int(self.labels[i])] if self.labels[i] >= 0 else None,
-            )
-            for i in range(len(self))
-        ]
+        rows = []
+        for i in range(len(self)):
+            start = float(self.starts[i]) * frame
+            end = float(self.starts[i] + self.lengths[i]) * frame
+            if self.start_seconds is not None:
+                start = max(0.0, min(end, float(self.start_seconds[i])))
+            label = names[int(self.labels[i])] if self.labels[i] >= 0 else None
+            rows.append((self.files[i], round(start, 4), round(end, 4), label))
+        return rows
 
     def log_mel(self, i: int) -> np.ndarray:
         """Raw (not normalised) log-mel of clip ``i``: a read-only view ``(T_i, M)``."""
@@ -318,6 +322,7 @@ def load_dataset(
         files, label_names, offsets_l, lengths_l, seconds_l, starts_l, silent = _cut_events(
             index.data, fc, split, files, label_names, offsets_l, lengths_l
         )
+        onsets = _refined_onsets(root, files, starts_l, fc, split)
         skipped = sorted(skipped + silent)
         if not files:
             raise DataError(
@@ -357,6 +362,7 @@ def load_dataset(
         cache_dir=folder,
         build=build,
         starts=np.array(starts_l, dtype=np.int64) if split is not None else None,
+        start_seconds=np.array(onsets, dtype=np.float64) - split.pad_seconds if split is not None else None,
     )
 
 
@@ -383,6 +389,26 @@ def _cut_events(
             ):
                 column.append(value)
     return (*out, silent)  # type: ignore[return-value]
+
+
+def _refined_onsets(
+    root: Path, files: list[str], starts: list[int], fc: FeatureConfig, split: SplitSettings
+) -> list[float]:
+    """Each event's onset in seconds, sample-accurate where its file can be read (one pass per file)."""
+    frame = fc.hop_length / fc.sample_rate
+    approx = [start * frame + split.pad_seconds for start in starts]
+    out = list(approx)
+    by_file: dict[str, list[int]] = {}
+    for i, rel in enumerate(files):
+        by_file.setdefault(rel, []).append(i)
+    for rel, indices in by_file.items():
+        try:
+            refined = refine_onsets(root / rel, [approx[i] for i in indices])
+        except (OSError, RuntimeError, ValueError):
+            continue  # unreadable now: keep the frame-based onsets
+        for i, onset in zip(indices, refined):
+            out[i] = onset
+    return out
 
 
 def _stats_of(data: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> tuple[list[float], list[float]]:
