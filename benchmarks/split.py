@@ -31,8 +31,14 @@ from audiogan.config import FeatureConfig
 from audiogan.data.extract import extract
 from audiogan.data.split import SplitSettings, find_events, refine_onsets
 
-#: (method, gap_seconds) rows: the default (onset, 0) and the alternatives measured against it.
-VARIANTS = [("onset", 0.0), ("silence", 0.0), ("silence", 0.1), ("onset", 0.1)]
+#: (method, gap_seconds, onset_delta) rows: the default first, then the alternatives.
+VARIANTS = [
+    ("onset", 0.0, 0.07),
+    ("onset", 0.0, 0.02),
+    ("onset", 0.0, 0.2),
+    ("silence", 0.0, 0.07),
+    ("silence", 0.1, 0.07),
+]
 FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
 
 
@@ -111,6 +117,10 @@ def score_digits(events: list[tuple[int, int]], spans: list[tuple[float, float]]
     return {"digits": len(spans), "events": len(events), "whole": whole, "split": split, "missed": missed}
 
 
+def _name(method: str, gap: float, delta: float) -> str:
+    return f"{method}, gap {gap:g} s" + (f", delta {delta:g}" if method == "onset" else "")
+
+
 def main() -> None:
     """Both takes, every method, one table each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -127,13 +137,13 @@ def main() -> None:
         print("| method | events | precision | recall | onset error ms (median), frames | on the audio |")
         print("|---|---:|---:|---:|---:|---:|")
         frame = fc.hop_length / fc.sample_rate
-        for method, gap in VARIANTS:
-            settings = SplitSettings(method=method, gap_seconds=gap)
+        for method, gap, delta in VARIANTS:
+            settings = SplitSettings(method=method, gap_seconds=gap, onset_delta=delta)
             events = find_events(frames, fc, settings)
             on_grid = np.array([start * frame + settings.pad_seconds for start, _ in events])
             refined = np.array(refine_onsets(Path(tmp) / "drums.wav", list(on_grid)))
             a, b = score_hits(on_grid, onsets), score_hits(refined, onsets)
-            cells = [f"{method}, gap {gap:g} s", a["events"], f"{a['precision']:.3f}", f"{a['recall']:.3f}"]
+            cells = [_name(method, gap, delta), a["events"], f"{a['precision']:.3f}", f"{a['recall']:.3f}"]
             cells += [f"{a['median_ms']:.1f}", f"{b['median_ms']:.2f} (recall {b['recall']:.3f})"]
             print("| " + " | ".join(map(str, cells)) + " |")
         spans = digits_take(Path(tmp) / "digits.wav", args.seed)
@@ -146,12 +156,11 @@ def main() -> None:
         print(f"\nFSDD test digits concatenated with 0.3-0.8 s gaps: {len(spans)} digits, 8 kHz, hop 128")
         print("| method | events | digits whole (one event) | split | missed |")
         print("|---|---:|---:|---:|---:|")
-        for method, gap in VARIANTS:
-            r = score_digits(
-                find_events(frames, fc8, SplitSettings(method=method, gap_seconds=gap)), spans, fc8
-            )
+        for method, gap, delta in VARIANTS:
+            settings = SplitSettings(method=method, gap_seconds=gap, onset_delta=delta)
+            r = score_digits(find_events(frames, fc8, settings), spans, fc8)
             cells = [
-                f"{method}, gap {gap:g} s",
+                _name(method, gap, delta),
                 r["events"],
                 f"{r['whole']}/{r['digits']}",
                 r["split"],

@@ -35,7 +35,8 @@ examples:
   audiogan prepare recordings/ --sample-rate 22050 --n-mels 64 --workers 4
   audiogan prepare /read-only/corpus --cache-dir ~/.cache/audiogan
   audiogan prepare recordings/ --set feature.f_max=7600
-  audiogan prepare takes/ --split                       # drum-like takes: onsets (the default)
+  audiogan prepare takes/ --split                       # onsets (the default)
+  audiogan prepare drums/ --split --split-delta 0.02    # drum takes: weaker onsets cut too
   audiogan prepare speech/ --split silence --split-gap 0.1 --export-slices slices/
 """
 
@@ -103,6 +104,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cut.add_argument(
         "--split-gap", type=float, metavar="S", help="sounds closer than S seconds are one event (0)"
     )
+    cut.add_argument(
+        "--split-delta",
+        type=float,
+        metavar="D",
+        help="'onset': how strong an onset must be to cut (0.07; drums: 0.02 finds more hits)",
+    )
     cut.add_argument("--listing", metavar="FILE", help="where the event listing goes (CSV)")
     cut.add_argument(
         "--export-slices", metavar="DIR", help="write every event as a WAV into DIR (a new folder)"
@@ -120,6 +127,7 @@ def split_settings_from_args(args: argparse.Namespace) -> Any:
         "max_seconds": args.split_max,
         "pad_seconds": args.split_pad,
         "gap_seconds": args.split_gap,
+        "onset_delta": args.split_delta,
     }
     given = {key: value for key, value in given.items() if value is not None}
     if args.split is None:
@@ -132,6 +140,7 @@ def split_settings_from_args(args: argparse.Namespace) -> Any:
         "max_seconds": "--split-max",
         "pad_seconds": "--split-pad",
         "gap_seconds": "--split-gap",
+        "onset_delta": "--split-delta",
     }
     try:
         return SplitSettings(method=args.split, **given)

@@ -10,10 +10,10 @@ Two detectors, both built on librosa:
   energy minimum), so hits that follow each other before the last one has decayed are separated.
 
 Measured by ``benchmarks/split.py`` (benchmarks/RESULTS.md): on a drum-like take ``onset`` finds
-more hits than ``silence`` at the same precision; on spoken digits ``silence`` with a 0.1 s gap
-keeps more words whole, as onsets inside a word cut it. Neither reaches everything: a frame is
-16 ms at the default features, and a hit that has not decayed ``top_db`` below the take's
-loudest frame before the next one merges with it.
+more hits than ``silence`` at the same precision, the more so with a lower ``onset_delta``; on
+spoken digits ``silence`` with a 0.1 s gap keeps more words whole, as onsets inside a word cut
+it. Neither finds everything: a hit that has not decayed ``top_db`` below the take's loudest
+frame before the next one merges with it unless its onset stands out.
 
 Events then get ``pad_seconds`` of context before the onset (the attack's lead-in) and after the
 end, are dropped when shorter than ``min_seconds`` and cut into pieces when longer than
@@ -39,10 +39,7 @@ __all__ = ["METHODS", "SplitSettings", "find_events", "frame_envelopes", "refine
 
 METHODS = ("silence", "onset")
 _CHUNK = 16384  # frames per piece when reading a take's frames from the cache
-# Onset picking for the ``onset`` method (librosa's peak picking on the normalised envelope):
-# measured on the benchmark's drum take, delta 0.2 kept precision at 0.998 where 0.07 (librosa's
-# default) began to cut decays; onsets closer than 50 ms are one attack.
-ONSET_DELTA = 0.2
+# Onsets closer than this are one attack (librosa's peak-picking ``wait``).
 ONSET_WAIT = 0.05
 
 
@@ -56,6 +53,10 @@ class SplitSettings:
     max_seconds: float = 10.0  # longer events are cut into pieces of at most this length
     pad_seconds: float = 0.03  # kept before each onset and after each end
     gap_seconds: float = 0.0  # sounds closer than this are one event (speech: 0.1 keeps words whole)
+    # ``onset`` only: how far the onset strength must rise above its local mean to cut (librosa's
+    # peak-picking delta on the normalised envelope; its default 0.07). Lower cuts more: 0.02 found
+    # the most drum hits in benchmarks/split.py, but also cuts inside spoken words.
+    onset_delta: float = 0.07
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -75,6 +76,8 @@ class SplitSettings:
             raise ConfigError(f"data.split_pad_seconds={self.pad_seconds:g} must be >= 0")
         if not (math.isfinite(self.gap_seconds) and self.gap_seconds >= 0):
             raise ConfigError(f"data.split_gap_seconds={self.gap_seconds:g} must be >= 0")
+        if not (math.isfinite(self.onset_delta) and self.onset_delta > 0):
+            raise ConfigError(f"data.split_onset_delta={self.onset_delta:g} must be > 0")
 
 
 def frame_envelopes(log_mel: np.ndarray, fc: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +135,7 @@ def find_events(log_mel: np.ndarray, fc: FeatureConfig, settings: SplitSettings)
             energy=level,
             units="frames",
             wait=wait,
-            delta=ONSET_DELTA,
+            delta=settings.onset_delta,
         )
     except librosa.util.exceptions.ParameterError:  # no onset at all (backtracking an empty list)
         onsets = np.zeros(0, dtype=int)

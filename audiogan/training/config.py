@@ -139,6 +139,7 @@ class DataConfig:
     split_max_seconds: float = 10.0  # longer events are cut into pieces
     split_pad_seconds: float = 0.03  # kept before each onset and after each end
     split_gap_seconds: float = 0.0  # sounds closer than this are one event
+    split_onset_delta: float = 0.07  # "onset": lower cuts at weaker onsets (more events)
 
     def __post_init__(self) -> None:
         self.split_settings()  # bad split settings fail when the config is read, naming the key
@@ -154,6 +155,7 @@ class DataConfig:
             max_seconds=self.split_max_seconds,
             pad_seconds=self.split_pad_seconds,
             gap_seconds=self.split_gap_seconds,
+            onset_delta=self.split_onset_delta,
         )
 
 
