@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("features", "train_step", "learning", "generate", "vocoders")
+ORDER = ("features", "train_step", "learning", "generate", "vocoders", "phase", "split")
 # --quick: about a third of the full suite's time; the same rows and peer baselines, fewer repeats
 QUICK: dict[str, list[str]] = {
     "features": ["--repeat", "3"],
@@ -37,6 +37,8 @@ QUICK: dict[str, list[str]] = {
     "learning": ["--minutes", "3"],
     "generate": ["--repeat", "2", "--clips", "2"],
     "vocoders": ["--files", "40", "--repeat", "3"],
+    "phase": ["--files", "40", "--repeat", "2"],
+    "split": ["--hits", "200"],
 }
 
 

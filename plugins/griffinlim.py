@@ -5,6 +5,16 @@ FeatureConfig's own mel filterbank (pseudo-inverse, clamped non-negative, then r
 non-negative multiplicative updates) -> fast Griffin-Lim (Perraudin et al. 2013, momentum) ->
 waveform ``(B, S)``. Everything is batched and runs on whatever device the input lives on.
 
+Griffin-Lim starts from a PGHI phase (``init="pghi"``, the default; Prusa, Balazs & Sondergaard
+2017): the phase's time and frequency derivatives follow from those of the estimated
+log-magnitude for a Gaussian-approximated window (:func:`pghi_gradients`, torch, batched), and
+are integrated outward from the loudest bins (:func:`_heap_walk`, per clip on the CPU, compiled
+by numba). On 300 held-out FSDD clips (``python -m benchmarks.phase``, 8 kHz, n_fft 512, 64 mels,
+32 iterations) it beats the seeded random start, MR-STFT 0.885 vs 0.898 and log-mel L1 0.131 vs
+0.135 (0.609 vs 0.638 and 0.088 vs 0.101 at 128 mels; 0.270 vs 0.367 and 0.056 vs 0.080 from the
+true linear magnitude), for ~45 ms of one CPU core per 10 s of 16 kHz audio, about a quarter of
+the vocoder's real-time factor. ``init="random"`` is the previous behaviour.
+
 Why not torchaudio's ``InverseMelScale``: it solves ``torch.linalg.lstsq`` on every call (driver
 ``gels``, which assumes a full-rank basis; empty mel filters at small n_fft break that). Here the
 SVD pseudo-inverse is computed once, so each call is one matrix product, and the non-negative
@@ -29,10 +39,12 @@ the two FFTs (~0.5 ms each), ``sgn`` (~0.8 ms) and a few memory passes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from typing import Literal
 
+import numpy as np
 import torch
 import torchaudio
 
@@ -105,6 +117,15 @@ def _inverse_envelope(window: torch.Tensor, hop_length: int, n_frames: int) -> t
     return 1.0 / _overlap_add(square, hop_length)[0].clamp_min(1e-11)
 
 
+def random_phase(
+    n_freqs: int, n_frames: int, seed: int, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """The seeded random phase pattern ``(T, F)`` in radians, [0, 2 pi), on ``device`` (one pattern
+    for every row of a batch: Griffin-Lim's random start and PGHI's fill below its tolerance)."""
+    gen = torch.Generator(device=device).manual_seed(int(seed))
+    return torch.rand((n_freqs, n_frames), generator=gen, device=device, dtype=dtype).T * (2 * math.pi)
+
+
 def griffin_lim(
     magnitude: torch.Tensor,
     window: torch.Tensor,
@@ -148,9 +169,8 @@ def griffin_lim(
     if isinstance(init, torch.Tensor):
         start = init.transpose(1, 2).to(complex_dtype)
     elif init == "random":
-        gen = torch.Generator(device=device).manual_seed(int(seed))
-        phase = torch.rand((n_freqs, n_frames), generator=gen, device=device, dtype=real).T
-        start = torch.polar(torch.ones_like(phase), phase * (2 * math.pi))
+        phase = random_phase(n_freqs, n_frames, seed, device, real)
+        start = torch.polar(torch.ones_like(phase), phase)
     else:
         start = torch.ones((n_frames, n_freqs), device=device, dtype=complex_dtype)
     # Buffers reused by every iteration (fresh multi-megabyte tensors cost page faults on a CPU):
@@ -192,6 +212,200 @@ def griffin_lim(
     return synthesis(angles)[:, half : half + out_length].contiguous()
 
 
+#: lambda / L^2 of the Gaussian window closest to a Hann window of length L (Prusa, Balazs &
+#: Sondergaard 2017, "A noniterative method for reconstruction of phase from STFT magnitude"):
+#: the phase-gradient relations below are exact for a Gaussian window and close for a Hann one.
+HANN_GAMMA = 0.25645
+#: PGHI integrates the phase only over bins above this fraction of the clip's largest magnitude
+#: (the paper's relative tolerance); the rest keep the seeded random phase.
+PGHI_TOL = 1e-5
+
+
+def pghi_gradients(
+    rows: torch.Tensor, n_fft: int, hop_length: int, win_length: int, tol: float = PGHI_TOL
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Phase derivatives from a linear magnitude ``(B, T, F)`` (rows, as Griffin-Lim keeps them).
+
+    Returns ``(log_magnitude, time_step, freq_step, mask)``, each ``(B, T, F)``: the log-magnitude
+    (floored at ``tol`` times each clip's peak), the phase advance per frame and per bin that a
+    Gaussian window ``g(t) = exp(-pi t^2 / lambda)``, ``lambda = HANN_GAMMA * win_length^2``
+    (samples^2), implies, and the bins above the floor. For ``V(x, w) = sum_t f(t) g(t - x)
+    exp(-2 pi i w (t - x))`` (x in samples, w in cycles per sample) and ``s = log |V|``:
+    ``d phase / dx = (1 / lambda) ds/dw + 2 pi w`` and ``d phase / dw = -lambda ds/dx``. With
+    ``x = m hop`` and ``w = k / n_fft``, per frame: ``hop n_fft / lambda * ds/dk + 2 pi hop k /
+    n_fft``; per bin: ``-lambda / (n_fft hop) * ds/dm``, minus ``2 pi c / n_fft`` because
+    torch.stft's phase is referred to the frame's first sample, ``c`` samples before the centre of
+    the (zero-padded) window. Centred differences; at DC and Nyquist the magnitude is even in k, at
+    the first and last frame the difference is one-sided.
+    """
+    n_frames, n_freqs = rows.shape[-2:]
+    peak = rows.amax(dim=(-2, -1), keepdim=True)
+    floor = (peak * tol).clamp_min(torch.finfo(rows.dtype).tiny)
+    mask = rows > floor
+    log_mag = torch.log(torch.maximum(rows, floor))
+    # d s / d k. The spectrum of a real signal is even about bin 0 and about n_fft / 2 (for an odd
+    # n_fft the last bin's mirror image is itself shifted by one bin).
+    if n_freqs > 1:
+        upper = log_mag[..., -2:-1] if n_fft % 2 == 0 else log_mag[..., -1:]
+        padded = torch.cat([log_mag[..., 1:2], log_mag, upper], dim=-1)
+        ds_dk = (padded[..., 2:] - padded[..., :-2]).mul_(0.5)
+    else:
+        ds_dk = torch.zeros_like(log_mag)
+    ds_dm = torch.zeros_like(log_mag)
+    if n_frames > 1:
+        ds_dm[..., 1:-1, :] = (log_mag[..., 2:, :] - log_mag[..., :-2, :]).mul_(0.5)
+        ds_dm[..., 0, :] = log_mag[..., 1, :] - log_mag[..., 0, :]
+        ds_dm[..., -1, :] = log_mag[..., -1, :] - log_mag[..., -2, :]
+    lam = HANN_GAMMA * win_length * win_length
+    centre = (n_fft - win_length) // 2 + win_length / 2  # window peak inside the n_fft frame
+    bins = torch.arange(n_freqs, device=rows.device, dtype=rows.dtype)
+    time_step = ds_dk.mul_(hop_length * n_fft / lam).add_(bins * (2 * math.pi * hop_length / n_fft))
+    freq_step = ds_dm.mul_(-lam / (n_fft * hop_length)).sub_(2 * math.pi * centre / n_fft)
+    return log_mag, time_step, freq_step, mask
+
+
+def _heap_walk(
+    key: np.ndarray, time_step: np.ndarray, freq_step: np.ndarray, skip: np.ndarray, n_freqs: int
+) -> np.ndarray:
+    """PGHI's heap integration over one clip's bins, flattened frame-major (bin = m * F + k).
+
+    Repeatedly: the largest bin not yet reached starts at phase 0; then the reached bin with the
+    largest ``key`` (ties: the lower index) is taken off a max-heap and gives each unreached
+    neighbour its phase by the trapezoidal rule (``(step_here + step_there) / 2`` across one frame
+    or one bin). ``skip`` marks bins never integrated (below the tolerance; phase 0 here). Each bin
+    is reached once, so this is O(n log n). Written for numba (see :func:`_walker`): plain loops
+    and a hand-made binary heap over two arrays; it runs unchanged, slowly, without numba.
+    """
+    n = key.shape[0]
+    phase = np.zeros(n)
+    done = skip.copy()
+    heap_key = np.empty(n)
+    heap_bin = np.empty(n, np.int64)
+    first = True
+    while True:
+        todo = np.flatnonzero(~done)
+        if todo.shape[0] == 0:
+            break
+        if first:  # usually one region holds nearly every bin: no need to sort them all
+            best = np.argmax(key[todo])
+            roots = todo[best : best + 1]
+        else:  # the regions the first flood did not reach, largest first (stable: lower index first)
+            roots = todo[np.argsort(-key[todo], kind="mergesort")]
+        for root in roots:
+            if done[root]:
+                continue
+            done[root] = True
+            heap_key[0], heap_bin[0], size = key[root], root, 1
+            while size > 0:
+                here = heap_bin[0]
+                size -= 1
+                if size > 0:  # move the last entry to the top and sift it down
+                    k_last, b_last, pos = heap_key[size], heap_bin[size], 0
+                    while True:
+                        child = 2 * pos + 1
+                        if child >= size:
+                            break
+                        right = child + 1
+                        if right < size and (
+                            heap_key[right] > heap_key[child]
+                            or (heap_key[right] == heap_key[child] and heap_bin[right] < heap_bin[child])
+                        ):
+                            child = right
+                        if heap_key[child] < k_last or (
+                            heap_key[child] == k_last and heap_bin[child] > b_last
+                        ):
+                            break
+                        heap_key[pos], heap_bin[pos] = heap_key[child], heap_bin[child]
+                        pos = child
+                    heap_key[pos], heap_bin[pos] = k_last, b_last
+                value, k = phase[here], here % n_freqs
+                for side in range(4):
+                    if side == 0:  # next frame
+                        there = here + n_freqs
+                        if there >= n or done[there]:
+                            continue
+                        phase[there] = value + 0.5 * (time_step[here] + time_step[there])
+                    elif side == 1:  # previous frame
+                        there = here - n_freqs
+                        if there < 0 or done[there]:
+                            continue
+                        phase[there] = value - 0.5 * (time_step[here] + time_step[there])
+                    elif side == 2:  # next bin
+                        there = here + 1
+                        if k + 1 >= n_freqs or done[there]:
+                            continue
+                        phase[there] = value + 0.5 * (freq_step[here] + freq_step[there])
+                    else:  # previous bin
+                        there = here - 1
+                        if k == 0 or done[there]:
+                            continue
+                        phase[there] = value - 0.5 * (freq_step[here] + freq_step[there])
+                    done[there] = True
+                    k_new, pos = key[there], size  # push: sift up from the end
+                    size += 1
+                    while pos > 0:
+                        parent = (pos - 1) // 2
+                        if heap_key[parent] > k_new or (
+                            heap_key[parent] == k_new and heap_bin[parent] < there
+                        ):
+                            break
+                        heap_key[pos], heap_bin[pos] = heap_key[parent], heap_bin[parent]
+                        pos = parent
+                    heap_key[pos], heap_bin[pos] = k_new, there
+        if not first:
+            break
+        first = False
+    return phase
+
+
+@functools.cache
+def _walker():  # type: ignore[no-untyped-def]
+    """:func:`_heap_walk` compiled by numba (a librosa dependency; ~35 ms for the 321k bins of a
+    10 s 16 kHz clip, ~20x faster than a walk on Python's heapq), cached on disk where numba can
+    write (then ~0.4 s to load once per process, ~3 s to compile the first time); the plain
+    function when numba is missing."""
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - librosa requires numba
+        return _heap_walk
+    try:
+        return numba.njit(cache=True, nogil=True)(_heap_walk)
+    except RuntimeError:  # no writable cache location: compile once per process
+        return numba.njit(nogil=True)(_heap_walk)
+
+
+def pghi_phase(
+    magnitude: torch.Tensor,
+    n_fft: int,
+    hop_length: int,
+    win_length: int,
+    tol: float = PGHI_TOL,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Phase Gradient Heap Integration (Prusa et al. 2017): a phase ``(B, F, T)`` in radians,
+    [0, 2 pi), for a linear magnitude ``(B, F, T)`` in this vocoder's STFT layout (Hann window of
+    ``win_length`` centred in ``n_fft``, ``hop_length``, centred frames, onesided).
+
+    The derivatives (:func:`pghi_gradients`) are computed batched on the input's device; the heap
+    walk, sequential by nature, runs per clip on the CPU (:func:`_heap_walk`); the result returns
+    on the input's device and dtype. Each clip uses its own peak for the tolerance, so its phase
+    does not depend on the batch. Bins at or below ``tol`` times the peak get the seeded random
+    phase (:func:`random_phase`, the pattern of Griffin-Lim's random start).
+    """
+    rows = magnitude.detach().transpose(1, 2)  # (B, T, F)
+    batch, n_frames, n_freqs = rows.shape
+    log_mag, time_step, freq_step, mask = pghi_gradients(rows, n_fft, hop_length, win_length, tol)
+    key, time_step, freq_step, skip = (
+        x.to("cpu", torch.float64 if x.is_floating_point() else torch.bool).reshape(batch, -1).numpy()
+        for x in (log_mag, time_step, freq_step, ~mask)
+    )
+    walk = _walker()
+    phase = np.stack([walk(key[b], time_step[b], freq_step[b], skip[b], n_freqs) for b in range(batch)])
+    integrated = torch.from_numpy(phase).view(batch, n_frames, n_freqs).remainder_(2 * math.pi)
+    fill = random_phase(n_freqs, n_frames, seed, rows.device, rows.dtype)
+    return torch.where(mask, integrated.to(rows.device, rows.dtype), fill).transpose(1, 2)
+
+
 class GriffinLimVocoder(audiogan.Vocoder):
     """Griffin-Lim phase reconstruction (no training; fast variant with momentum)."""
 
@@ -204,7 +418,12 @@ class GriffinLimVocoder(audiogan.Vocoder):
 
         n_iter: int = 32  # phase iterations; 32-64 sound clean, more mostly costs time
         momentum: float = 0.99  # fast Griffin-Lim acceleration; 0 = classic Griffin-Lim
-        init: Literal["random", "zeros"] = "random"  # initial phase
+        # initial phase: "pghi" (Phase Gradient Heap Integration from the estimated linear
+        # magnitude, Prusa et al. 2017; the seeded random phase below its 1e-5 relative tolerance),
+        # "random" (seeded; the default before PGHI) or "zeros". PGHI won on 300 held-out FSDD
+        # clips at 32 iterations (benchmarks/phase.py: MR-STFT 0.885 vs 0.898, log-mel L1 0.131 vs
+        # 0.135 at 64 mels) for about a quarter of the speed (~45 ms of CPU per 10 s at 16 kHz).
+        init: Literal["random", "zeros", "pghi"] = "pghi"
         seed: int = 0  # seed of the random initial phase (same seed, same audio)
         nnls_iter: int = 30  # non-negative least-squares refinements of the pseudo-inverse (cheap; 0 = off)
 
@@ -215,6 +434,8 @@ class GriffinLimVocoder(audiogan.Vocoder):
                 raise audiogan.ConfigError(f"vocoder.momentum={self.momentum} must be in [0, 1]")
             if self.nnls_iter < 0:
                 raise audiogan.ConfigError(f"vocoder.nnls_iter={self.nnls_iter} must be >= 0")
+            if self.init not in ("random", "zeros", "pghi"):
+                raise audiogan.ConfigError(f"vocoder.init={self.init!r} must be 'random', 'zeros' or 'pghi'")
 
     def __init__(self, config: Config | None, feature_config: FeatureConfig, num_classes: int = 0) -> None:
         super().__init__(config, feature_config, num_classes)
@@ -281,11 +502,12 @@ class GriffinLimVocoder(audiogan.Vocoder):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """``(B, M, T)`` natural-log magnitude mel -> ``(B, (T - 1) * hop_length)`` waveform.
 
-        A row's audio does not depend on the rest of the batch: one initial-phase pattern serves
-        every row, and on a CPU the rows run one at a time, which makes it bit-identical (batched
-        FFTs and vector kernels round a row's last frames differently with the batch size, and
-        Griffin-Lim amplifies that; one row already fills the cores). On a GPU the batch runs at
-        once, equal to the row alone up to float rounding.
+        A row's audio does not depend on the rest of the batch: the PGHI start is computed per row
+        (against the row's own peak) and the random start is one pattern for every row. On a CPU
+        the rows run one at a time, which makes it bit-identical (batched FFTs and vector kernels
+        round a row's last frames differently with the batch size, and Griffin-Lim amplifies that;
+        one row already fills the cores). On a GPU the batch runs at once, equal to the row alone
+        up to float rounding.
         """
         if mel.dim() == 2:
             mel = mel.unsqueeze(0)
@@ -302,6 +524,10 @@ class GriffinLimVocoder(audiogan.Vocoder):
         # (B, F, T) view of contiguous (B, T, F) rows: griffin_lim's transpose back is free.
         magnitude = self.mel_to_linear(torch.exp(mel))
         window = self.constants(mel.device, mel.dtype)["window"]
+        init: str | torch.Tensor = self.config.init
+        if init == "pghi":
+            phase = pghi_phase(magnitude, fc.n_fft, fc.hop_length, fc.win, seed=self.config.seed)
+            init = torch.polar(torch.ones_like(phase), phase)
         key = (n_frames, mel.device, mel.dtype)
         if key not in self._envelopes:
             if len(self._envelopes) > 32:  # streaming uses a few sizes; don't grow without bound
@@ -315,7 +541,7 @@ class GriffinLimVocoder(audiogan.Vocoder):
             self.config.n_iter,
             self.config.momentum,
             length=(n_frames - 1) * fc.hop_length,  # matches the front end's center=True framing
-            init=self.config.init,
+            init=init,
             seed=self.config.seed,
             inverse_envelope=self._envelopes[key],
         )
