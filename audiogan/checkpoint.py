@@ -2,8 +2,9 @@
 
 Every file holds tensors and plain containers only (dict, list, tuple, str, int, float, bool,
 None) with a ``"format"`` tag: ``audiogan-checkpoint`` (full training state), ``audiogan-generator``
-(``generator.pt``: EMA weights, configs, class names) and ``audiogan-vocoder``. A file that needs
-pickle code to load is refused, never executed.
+(``generator.pt``: EMA weights, configs, class names) and ``audiogan-vocoder``. Any training
+checkpoint can be turned into the ``generator.pt`` of its step (:func:`checkpoint_generator_file`).
+A file that needs pickle code to load is refused, never executed.
 """
 
 from __future__ import annotations
@@ -164,6 +165,34 @@ def generator_file(
     }
 
 
+def checkpoint_generator_file(
+    state: Mapping[str, Any], path: str | Path, registry: Registry | None = None
+) -> dict[str, Any]:
+    """The ``generator.pt`` payload of a training checkpoint's EMA generator: what :func:`generator_file`
+    writes at that step (the generator rebuilt from the checkpoint's config, FeatureConfig and class
+    names, with its ``ema`` weights).
+
+    :raises CheckpointError: ``state`` is not a training checkpoint, or lacks what the payload needs;
+        the message names ``path``.
+    """
+    path = Path(path)
+    found = state.get("format")
+    if found != "audiogan-checkpoint":
+        raise CheckpointError(f"{path}: not a training checkpoint (audiogan-checkpoint) but {found}")
+    registry = resolve_registry(registry)
+    try:
+        feature_config = FeatureConfig.from_dict(state["feature_config"])
+        class_names = [str(c) for c in state["class_names"]]
+        config = dict(state["config"]["generator"])
+        name = str(config.pop("name", None) or state["components"]["generator"]["name"])
+        step = int(state["step"])
+        record = {"name": name, "config": config, "state_dict": state["ema"]}
+    except (KeyError, TypeError, ValueError, AudioganError) as exc:
+        raise CheckpointError(f"{path}: malformed training checkpoint: {exc}") from None
+    module = build_component(registry, "generator", record, feature_config, len(class_names), path)
+    return generator_file(registry, name, module, feature_config, class_names, step)
+
+
 @dataclasses.dataclass
 class LoadedGenerator:
     """A generator rebuilt from ``generator.pt``, in eval mode, with what generation needs."""
@@ -206,7 +235,17 @@ def load_generator(
     path = Path(path)
     if path.is_dir():
         path = path / "generator.pt"
-    data = load_checkpoint(path, kind="generator")
+    return rebuild_generator(load_checkpoint(path, kind="generator"), path, registry, device)
+
+
+def rebuild_generator(
+    data: Mapping[str, Any],
+    path: str | Path,
+    registry: Registry | None = None,
+    device: str | torch.device = "cpu",
+) -> LoadedGenerator:
+    """An eval-mode generator on ``device`` from a ``generator.pt`` payload (``path`` names it in errors)."""
+    path = Path(path)
     registry = resolve_registry(registry)
     try:
         feature_config = FeatureConfig.from_dict(data["feature_config"])

@@ -25,6 +25,11 @@ METRIC_KEYS = {
     "ndb_js",
     "diversity",
     "diversity_ratio",
+    "diversity_within",
+    "diversity_within_ratio",
+    "diversity_within_per_class",
+    "coverage",
+    "coverage_per_class",
     "accuracy",
     "inception_score",
 }
@@ -262,7 +267,13 @@ def test_evaluate_during_training_is_repeatable_and_leaves_the_rng_alone(corpora
     first = evaluate_during_training(generator, evaluator, num_clips=12)
     assert torch.equal(torch.get_rng_state(), state) and generator.training
     assert first == evaluate_during_training(generator, evaluator, num_clips=12)
-    assert set(first) == {"frame_fd", "window_fd"} and all(v > 0 for v in first.values())
+    assert set(first) == {
+        "frame_fd",
+        "window_fd",
+        "diversity_within",
+        "diversity_within_real",
+        "diversity_within_ratio",
+    } and all(v > 0 for v in first.values())
     # an untrained generator is much farther from the data than the data itself
     assert first["window_fd"] > 3 * evaluator.score([dataset.clip(i) for i in range(len(dataset))])
 

@@ -21,6 +21,7 @@ is a run folder, the result is also kept as RUN/evaluation.json, which 'audiogan
 examples:
   audiogan evaluate runs/digits --data test_digits/
   audiogan evaluate runs/digits --data test_digits/ --n 50 --json --plot eval.png
+  audiogan evaluate runs/digits --data test_digits/ --checkpoint best    # best.pt's EMA generator
   audiogan evaluate --generated my_wavs/ --data real_wavs/      # any folder against any folder
 """
 
@@ -71,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="vocoder name or vocoder.pt (default: the run's vocoder.pt if any, else griffinlim)",
     )
     parser.add_argument(
+        "--checkpoint",
+        metavar="NAME_OR_FILE",
+        help="generate with this training checkpoint's EMA generator: last, best, step-012000 or a file "
+        "(default: the run's generator.pt)",
+    )
+    parser.add_argument(
         "--device", metavar="DEV", help="device for generation (default: cuda when available)"
     )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed for splits, sampling, k-means")
@@ -115,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         vocoder=args.vocoder,
         plugins=args.plugin,
         device=args.device,
+        checkpoint=args.checkpoint,
     )
     text = json.dumps(result, indent=2, allow_nan=False, default=_plain)
     if args.output:

@@ -14,11 +14,17 @@ device, and '--seed 7 --n 1' regenerates clip 2 of '--seed 5 --n 3'. Files are n
 label-<name>_seed-<seed>_<index>.wav; manifest.json lists each one with its seed, label,
 length, vocoder and the run. Existing files are never overwritten without --force.
 
+By default the run's generator.pt (the EMA generator at the end of training) generates;
+--checkpoint picks any training checkpoint's EMA generator instead (checkpoints/best.pt is the
+best in-training window FD, last.pt the newest state, step-XXXXXX.pt the kept steps). The
+choice is printed and recorded in manifest.json.
+
 examples:
   audiogan generate runs/demo --out out --n 4 --seconds 3
   audiogan generate runs/digits --out out --per-label 2 --vocoder griffinlim --set vocoder.n_iter=64
   audiogan generate runs/digits --out walk --label 3 --interpolate 1,2 --steps 8
   audiogan generate runs/digits --out morph --label-interpolate 3,8 --steps 8
+  audiogan generate runs/digits --out best --per-label 2 --checkpoint best
 """
 
 
@@ -33,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``audiogan generate``."""
     parser.add_argument("run", metavar="RUN_OR_GENERATOR_FILE", help="run folder or its generator.pt")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    parser.add_argument(
+        "--checkpoint",
+        metavar="NAME_OR_FILE",
+        help="generate with the EMA generator of a training checkpoint instead of generator.pt: "
+        "last, best, step-012000, or a checkpoint file (default: the run's generator.pt)",
+    )
     parser.add_argument("--n", type=int, default=1, help="clips per label (default 1)")
     parser.add_argument(
         "--seconds", type=float, default=2.0, help="length of each clip in seconds, any length (default 2)"
@@ -122,7 +134,14 @@ def vocoder_settings(assignments: list[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Generate and write the clips; print one line per file written."""
     from audiogan.errors import ConfigError
-    from audiogan.generation.generate import interpolation, label_interpolation, load, plan, write_clips
+    from audiogan.generation.generate import (
+        describe_generator,
+        interpolation,
+        label_interpolation,
+        load,
+        plan,
+        write_clips,
+    )
 
     if args.interpolate and args.label_interpolate:
         raise ConfigError("--interpolate and --label-interpolate cannot be combined")
@@ -145,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
         plugins=args.plugin,
         headroom_db=args.headroom,
         max_gain_db=args.max_gain,
+        checkpoint=args.checkpoint,
     )
+    print(describe_generator(synth))
     if args.interpolate:
         try:
             a, b = (int(x) for x in args.interpolate)

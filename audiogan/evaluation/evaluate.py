@@ -47,6 +47,15 @@ __all__ = [
 
 FORMAT = "audiogan-evaluation"
 CANDIDATES = ("generated", "real", "gaussian")
+#: Neighbours that set each real clip's ball in the coverage measure (Naeem et al. use k=5).
+COVERAGE_K = 5
+COLLAPSE_KEYS = (
+    "diversity_within",
+    "diversity_within_ratio",
+    "diversity_within_per_class",
+    "coverage",
+    "coverage_per_class",
+)
 
 
 class EvalSet:
@@ -226,10 +235,28 @@ def _n_frames(seconds: float, fc: FeatureConfig) -> int:
 
 
 class Scorer:
-    """Everything fitted on the reference half once; :meth:`score` measures one candidate set."""
+    """Everything fitted on the reference half once; :meth:`score` measures one candidate set.
 
-    def __init__(self, reference: EvalSet, num_classes: int, k: int, pca_dim: int, ndb_bins: int, seed: int):
-        self.k, self.seed = k, seed
+    Two collapse measures look inside each class, where pooled diversity cannot see: within-class
+    diversity (mean pairwise distance of the classifier's clip descriptors among clips of one
+    class, averaged over classes) and coverage (Naeem et al., 2020; on :func:`metrics.clip_statistics`,
+    a feature no fit shapes): the fraction of reference clips of a class whose k-NN ball among
+    the reference holds a candidate clip of that class.
+    """
+
+    def __init__(
+        self,
+        reference: EvalSet,
+        num_classes: int,
+        k: int,
+        pca_dim: int,
+        ndb_bins: int,
+        seed: int,
+        class_names: Sequence[str] = (),
+        coverage_k: int = COVERAGE_K,
+    ):
+        self.k, self.seed, self.coverage_k = k, seed, coverage_k
+        self.class_names = list(class_names)
         try:
             self.fd = metrics.WindowFD(reference.sequences, k=k, pca_dim=pca_dim)
         except ValueError:
@@ -251,6 +278,43 @@ class Scorer:
             mean, std = embeddings.mean(0), embeddings.std(0) + 1e-6
             self.ruler = lambda e: (e - mean) / std
         self.reference_diversity = metrics.diversity(self.ruler(embeddings), seed=seed)
+        self.labelled = bool((reference.labels >= 0).any())
+        self.reference_labels = reference.labels
+        self.reference_within, within = metrics.diversity_within(
+            self.ruler(embeddings), reference.labels, seed=seed
+        )
+        self.reference_within_per_class = self._named(within)
+        self.reference_statistics = metrics.clip_statistics(reference.sequences)
+
+    def _named(self, per_class: dict[int, float]) -> dict[str, float]:
+        """``{label index: value}`` -> ``{class name: value}`` (``"unlabelled"`` for -1)."""
+        names = self.class_names
+        return {
+            (names[c] if 0 <= c < len(names) else "unlabelled" if c < 0 else str(c)): v
+            for c, v in per_class.items()
+        }
+
+    def collapse(self, candidate: EvalSet, embeddings: np.ndarray) -> dict[str, Any]:
+        """Within-class diversity (and its ratio to the reference half's) and coverage, per class and
+        averaged; ``None`` where the reference is labelled but the candidate's clips are not."""
+        keep = candidate.labels >= 0 if self.labelled else np.ones(len(candidate), dtype=bool)
+        if not keep.any():
+            return dict.fromkeys(COLLAPSE_KEYS)
+        labels = candidate.labels[keep]
+        within, within_per_class = metrics.diversity_within(
+            self.ruler(embeddings[keep]), labels, seed=self.seed
+        )
+        statistics = metrics.clip_statistics([s for s, kept in zip(candidate.sequences, keep) if kept])
+        cover, cover_per_class = metrics.coverage_per_class(
+            self.reference_statistics, self.reference_labels, statistics, labels, k=self.coverage_k
+        )
+        return {
+            "diversity_within": within,
+            "diversity_within_ratio": within / self.reference_within if self.reference_within > 0 else None,
+            "diversity_within_per_class": self._named(within_per_class),
+            "coverage": cover,
+            "coverage_per_class": self._named(cover_per_class),
+        }
 
     def score(self, candidate: EvalSet) -> dict[str, Any]:
         """All metrics of ``candidate`` against the reference (``None`` where not applicable)."""
@@ -268,6 +332,7 @@ class Scorer:
         embeddings = metrics.clip_embeddings(candidate.sequences)
         out["diversity"] = metrics.diversity(self.ruler(embeddings), seed=self.seed)
         out["diversity_ratio"] = out["diversity"] / self.reference_diversity
+        out.update(self.collapse(candidate, embeddings))
         out["accuracy"] = out["inception_score"] = None
         if self.classifier is not None:
             probs = self.classifier.predict_proba(embeddings)
@@ -293,6 +358,7 @@ def evaluate(
     vocoder: str | Path | None = None,
     plugins: Sequence[str] = (),
     device: str | None = None,
+    checkpoint: str | Path | None = None,
 ) -> dict[str, Any]:
     """Compare a run's output with a real folder; returns the JSON-ready result (see ``format_table``).
 
@@ -306,8 +372,10 @@ def evaluate(
     :param level: ``"rms"`` matches every clip's active RMS to the reference median; ``"none"``.
     :param mel_space: ``"audio"`` (vocoded audio through the front end) or ``"generator"``.
     :param plot: write a PNG comparing mel statistics here.
-    :param vocoder: / :param plugins: / :param device: passed to :func:`audiogan.load` (the
-        default vocoder is the run's own ``vocoder.pt`` when it has one, else Griffin-Lim).
+    :param vocoder: / :param plugins: / :param device: / :param checkpoint: passed to
+        :func:`audiogan.load` (the default vocoder is the run's own ``vocoder.pt`` when it has one,
+        else Griffin-Lim; the default generator its ``generator.pt``, ``checkpoint="best"`` the EMA
+        generator of ``checkpoints/best.pt``).
     """
     if mel_space not in ("audio", "generator"):
         raise ConfigError(f"mel_space={mel_space!r}: expected 'audio' or 'generator'")
@@ -319,7 +387,16 @@ def evaluate(
         if generated_dir is not None:
             raise ConfigError("mel_space='generator' needs a run, not --generated audio")
         level = "none"  # the generator's frames carry the training level; compare like with like
-    if run_or_generator is not None:
+    if checkpoint is not None:
+        if not isinstance(run_or_generator, (str, Path)) or generated_dir is not None:
+            raise ConfigError("a checkpoint needs a run folder to generate from (not --generated audio)")
+        from audiogan.generation.generate import load
+
+        run_or_generator = str(run_or_generator)
+        fc, run_classes, synth = _run_info(
+            load(run_or_generator, vocoder=vocoder, plugins=plugins, device=device, checkpoint=checkpoint)
+        )
+    elif run_or_generator is not None:
         fc, run_classes, synth = _run_info(run_or_generator)
     else:
         fc, run_classes, synth = None, [], None
@@ -388,7 +465,7 @@ def evaluate(
             gauss_sequences[i] = seq
     gaussian = EvalSet(gauss_sequences, held_out.labels)
 
-    scorer = Scorer(reference, len(class_names), k, pca_dim, ndb_bins, seed)
+    scorer = Scorer(reference, len(class_names), k, pca_dim, ndb_bins, seed, class_names)
     sets = {"generated": generated, "real": held_out, "gaussian": gaussian}
     result = {
         "format": FORMAT,
@@ -405,11 +482,15 @@ def evaluate(
             "mel_space": mel_space,
             "n_per_label": n_per_label,
             "vocoder": getattr(synth, "vocoder_name", None) if generated_dir is None else None,
+            "coverage_k": scorer.coverage_k,
+            "checkpoint": getattr(synth, "meta", {}).get("checkpoint") if generated_dir is None else None,
         },
         "class_names": class_names,
         "reference": {
             "clips": len(reference),
             "diversity": scorer.reference_diversity,
+            "diversity_within": scorer.reference_within,
+            "diversity_within_per_class": scorer.reference_within_per_class,
             "pca_dim": int(scorer.fd.pca.components.shape[0]) if scorer.fd.pca is not None else k * fc.n_mels,
             "skipped": [list(s) for s in skipped],
         },
@@ -458,35 +539,78 @@ ROWS = (
     ("NDB JS divergence", "ndb_js", "{:.4f}"),
     ("class accuracy", "accuracy", "{:.1%}"),
     ("inception score", "inception_score", "{:.2f}"),
-    ("diversity / real", "diversity_ratio", "{:.2f}"),
+    ("pooled diversity / real", "diversity_ratio", "{:.2f}"),
+    ("within-class diversity / real", "diversity_within_ratio", "{:.2f}"),
+    ("coverage", "coverage", "{:.2f}"),
     ("clips", "clips", "{}"),
 )
+#: The columns of the table: result key, title.
+COLUMNS = (("generated", "generated"), ("real", "real (floor)"), ("gaussian", "iid gaussian"))
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    return fmt.format(value)
+
+
+def per_class_rows(result: dict[str, Any]) -> list[tuple[str, list[float | None], list[float | None]]]:
+    """``(class, within-class diversity / real per column, coverage per column)`` for each class
+    of the result (columns as :data:`COLUMNS`); empty for results without per-class figures."""
+    floor = (result.get("reference") or {}).get("diversity_within_per_class") or {}
+    results = result.get("results") or {}
+    names = list(floor) or sorted(
+        {c for r in results.values() for c in ((r or {}).get("coverage_per_class") or {})}
+    )
+    rows = []
+    for name in names:
+        ratios, covers = [], []
+        for key, _ in COLUMNS:
+            scores = results.get(key) or {}
+            within = (scores.get("diversity_within_per_class") or {}).get(name)
+            ref = floor.get(name)
+            ratios.append(within / ref if within is not None and ref else None)
+            covers.append((scores.get("coverage_per_class") or {}).get(name))
+        rows.append((str(name), ratios, covers))
+    return rows
 
 
 def format_table(result: dict[str, Any]) -> str:
     """A plain-text table: one row per metric, columns generated | real (floor) | i.i.d. gaussian."""
-    cols = [("generated", "generated"), ("real", "real (floor)"), ("gaussian", "iid gaussian")]
+    cols = COLUMNS
     s = result["settings"]
     lines = [
         f"reference: {result['reference']['clips']} real clips of {result['data']}; "
         f"window {s['window']} frames, "
         f"PCA {result['reference']['pca_dim']}, {s['ndb_bins']} NDB bins, level {s['level']}, "
-        f"mel space {s['mel_space']}",
-        f"{'metric':<22}" + "".join(f"{title:>15}" for _, title in cols),
+        f"mel space {s['mel_space']}, coverage k={s.get('coverage_k', COVERAGE_K)}",
+        f"{'metric':<30}" + "".join(f"{title:>15}" for _, title in cols),
     ]
+    chosen = s.get("checkpoint")
+    if chosen:  # not the run's generator.pt
+        lines.insert(1, f"generator: {chosen.get('file')} (step {chosen.get('step')}, EMA)")
     for title, key, fmt in ROWS:
-        cells = []
-        for name, _ in cols:
-            value = result["results"][name].get(key)
-            cells.append(
-                "-"
-                if value is None or (isinstance(value, float) and not np.isfinite(value))
-                else fmt.format(value)
+        cells = [_cell(result["results"][name].get(key), fmt) for name, _ in cols]
+        lines.append(f"{title:<30}" + "".join(f"{c:>15}" for c in cells))
+    rows = per_class_rows(result)
+    if rows:
+        short = ("gen", "real", "iid")
+        width = max(12, *(len(name) + 1 for name, _, _ in rows))
+        lines.append(f"{'per class':<{width}}{'within-class diversity / real':>30}   {'coverage':>24}")
+        lines.append(
+            f"{'':<{width}}" + "".join(f"{c:>10}" for c in short) + "   " + "".join(f"{c:>8}" for c in short)
+        )
+        for name, ratios, covers in rows:
+            lines.append(
+                f"{name:<{width}}"
+                + "".join(f"{_cell(v, '{:.2f}'):>10}" for v in ratios)
+                + "   "
+                + "".join(f"{_cell(v, '{:.2f}'):>8}" for v in covers)
             )
-        lines.append(f"{title:<22}" + "".join(f"{c:>15}" for c in cells))
     lines.append(
         "lower is better for FD, NDB and JS; the real column is the floor, "
-        "iid gaussian has no temporal structure"
+        "iid gaussian has no temporal structure; a collapsed model has within-class diversity / real "
+        "and coverage far below the floor"
     )
     return "\n".join(lines)
 

@@ -1,4 +1,5 @@
-"""The in-training evaluator: a window Fréchet distance of the EMA generator every ``eval_every`` steps.
+"""The in-training evaluator: a window Fréchet distance of the EMA generator every ``eval_every`` steps,
+and its within-class diversity beside the real clips' (a collapse alarm the distance can miss).
 
 Cheap enough to run inside the training loop (the generator's own normalised frames, no vocoder,
 a fixed sample of real clips), so the loop can keep the best generator as ``checkpoints/best.pt``.
@@ -17,16 +18,55 @@ from audiogan.evaluation import metrics
 if TYPE_CHECKING:
     from audiogan.data.dataset import FeatureSet
 
-__all__ = ["evaluate_during_training", "training_evaluator"]
+__all__ = ["TrainingEvaluator", "evaluate_during_training", "training_evaluator"]
+
+
+class TrainingEvaluator(metrics.WindowFD):
+    """A :class:`~audiogan.evaluation.metrics.WindowFD` that also knows each real clip's label, for
+    within-class diversity: the mean distance between :func:`~audiogan.evaluation.metrics.clip_embeddings`
+    of clips of one class (standardised by the real clips' statistics), averaged over classes.
+
+    ``labels`` are class indices (-1: unlabelled, one group). ``diversity_within`` is the real
+    clips' own figure, the floor a healthy generator's should come near.
+    """
+
+    def __init__(
+        self, real_sequences: list[np.ndarray], labels: np.ndarray, k: int = 8, pca_dim: int = 64
+    ) -> None:
+        super().__init__(real_sequences, k=k, pca_dim=pca_dim)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        embeddings = metrics.clip_embeddings(real_sequences)
+        self.mean, self.std = embeddings.mean(0), embeddings.std(0) + 1e-6
+        self.diversity_within, _ = metrics.diversity_within(self.standardise(embeddings), self.labels)
+
+    def standardise(self, embeddings: np.ndarray) -> np.ndarray:
+        """Clip embeddings in the real clips' standard scale (every set measured with one ruler)."""
+        return (np.asarray(embeddings, dtype=np.float64) - self.mean) / self.std
+
+    def collapse_scores(self, sequences: list[np.ndarray], labels: np.ndarray) -> dict[str, float]:
+        """``{"diversity_within", "diversity_within_real", "diversity_within_ratio"}`` of ``sequences``
+        with class indices ``labels``; a figure that cannot be computed (one clip per class) is left out."""
+        within, _ = metrics.diversity_within(
+            self.standardise(metrics.clip_embeddings(sequences)), np.asarray(labels, dtype=np.int64)
+        )
+        out = {"diversity_within": within, "diversity_within_real": self.diversity_within}
+        if np.isfinite(within) and np.isfinite(self.diversity_within) and self.diversity_within > 0:
+            out["diversity_within_ratio"] = within / self.diversity_within
+        return {key: float(value) for key, value in out.items() if np.isfinite(value)}
 
 
 def training_evaluator(
     dataset: FeatureSet, max_clips: int = 256, k: int = 8, pca_dim: int = 64, seed: int = 0
-) -> metrics.WindowFD:
-    """A :class:`~audiogan.evaluation.metrics.WindowFD` on up to ``max_clips`` clips of a FeatureSet, for the
-    training loop's periodic evaluation (generated frames are already in the same normalised scale)."""
+) -> TrainingEvaluator:
+    """A :class:`TrainingEvaluator` on up to ``max_clips`` clips of a FeatureSet (with their labels), for
+    the training loop's periodic evaluation (generated frames are already in the same normalised scale)."""
     index = np.random.default_rng(seed).permutation(len(dataset))[:max_clips]
-    return metrics.WindowFD([np.asarray(dataset.clip(int(i))) for i in index], k=k, pca_dim=pca_dim)
+    return TrainingEvaluator(
+        [np.asarray(dataset.clip(int(i))) for i in index],
+        np.asarray(dataset.labels)[index],
+        k=k,
+        pca_dim=pca_dim,
+    )
 
 
 def evaluate_during_training(
@@ -36,7 +76,9 @@ def evaluate_during_training(
     n_frames: int | None = None,
     seed: int = 0,
 ) -> dict[str, float]:
-    """``{"frame_fd", "window_fd"}`` of ``num_clips`` sequences from ``generator`` (e.g. the EMA copy).
+    """``{"frame_fd", "window_fd"}`` of ``num_clips`` sequences from ``generator`` (e.g. the EMA copy),
+    plus ``diversity_within`` (generated clips of each class), ``diversity_within_real`` (the real
+    clips') and their ``diversity_within_ratio`` when ``evaluator`` is a :class:`TrainingEvaluator`.
 
     Fixed latents (``seed``) so successive evaluations differ only by the weights; labels cycle
     through the classes of a conditional generator. Torch's global RNG (the generator's per-frame
@@ -57,4 +99,9 @@ def evaluate_during_training(
             frames, _ = generator(z, labels, n_frames)
     finally:
         generator.train(was_training)
-    return evaluator.scores(list(frames.float().cpu().numpy()))
+    sequences = list(frames.float().cpu().numpy())
+    scores = evaluator.scores(sequences)
+    if isinstance(evaluator, TrainingEvaluator):
+        classes = labels.cpu().numpy() if labels is not None else np.full(num_clips, -1)
+        scores.update(evaluator.collapse_scores(sequences, classes))
+    return scores

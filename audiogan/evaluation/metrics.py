@@ -1,4 +1,5 @@
-"""Metric functions on mel feature sequences: Frechet distances, NDB, a small classifier, diversity.
+"""Metric functions on mel feature sequences: Frechet distances, NDB, a small classifier, diversity
+(pooled and within class) and coverage.
 
 Everything here works on plain arrays in the engine's layout: a clip is ``(T, M)`` (frames, mel
 bins), a set of clips is a sequence of such arrays with varying ``T``. Nothing reads files or
@@ -25,7 +26,10 @@ __all__ = [
     "ClipClassifier",
     "WindowFD",
     "clip_embeddings",
+    "clip_statistics",
+    "coverage",
     "diversity",
+    "diversity_within",
     "frame_vectors",
     "frechet_distance",
     "frechet_from_stats",
@@ -350,6 +354,87 @@ def diversity(embeddings: np.ndarray, max_rows: int = 2000, seed: int = 0) -> fl
     d2 = np.clip(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0, None)
     i, j = np.triu_indices(n, k=1)
     return float(np.sqrt(d2[i, j]).mean())
+
+
+def _by_class(labels: np.ndarray) -> list[int]:
+    """The class labels present, in order (``-1`` = unlabelled counts as one group)."""
+    return [int(c) for c in np.unique(np.asarray(labels, dtype=np.int64))]
+
+
+def diversity_within(
+    embeddings: np.ndarray, labels: np.ndarray, max_rows: int = 2000, seed: int = 0
+) -> tuple[float, dict[int, float]]:
+    """:func:`diversity` inside each class, and its mean over the classes that have two clips or more.
+
+    Returns ``(mean, {label: diversity})`` (``nan`` for a class with fewer than two clips, left
+    out of the mean). Pooled :func:`diversity` measures mostly the distance *between* classes, so
+    a conditional model whose clips of one class are all alike still scores well there; within
+    each class that collapse shows as a value near zero.
+    """
+    x, y = np.asarray(embeddings, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    per_class = {c: diversity(x[y == c], max_rows=max_rows, seed=seed) for c in _by_class(y)}
+    finite = [v for v in per_class.values() if np.isfinite(v)]
+    return (float(np.mean(finite)) if finite else float("nan")), per_class
+
+
+def clip_statistics(sequences: Sequence[np.ndarray]) -> np.ndarray:
+    """Clip descriptors ``(N, 2 * M)`` that no model or fit shapes: the per-bin mean and standard
+    deviation over time of each clip's normalised log-mel (the feature :func:`coverage` uses)."""
+    rows = [
+        np.concatenate([s.mean(0), s.std(0)]) for s in (np.asarray(q, dtype=np.float64) for q in sequences)
+    ]
+    return np.stack(rows) if rows else np.zeros((0, 0))
+
+
+def _pairwise(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Euclidean distances ``(N, K)`` between the rows of ``x`` and ``y``."""
+    return np.sqrt(_sq_dists(x, y))
+
+
+def coverage(real: np.ndarray, generated: np.ndarray, k: int = 5) -> float:
+    """Coverage (Naeem et al., 2020, "Reliable Fidelity and Diversity Metrics for Generative
+    Models", ICML): the fraction of ``real`` rows ``(N, D)`` whose k-nearest-neighbour ball (radius:
+    distance to its ``k``-th nearest other real row) holds at least one ``generated`` row ``(M, D)``.
+
+    About ``1 - 2**-k`` (0.97 for k=5) when both sets are large equal-sized draws of one
+    distribution; a collapsed model, whose samples sit on a few points, covers only the few real
+    balls around them. With fewer than ``2k + 1`` real rows ``k`` is lowered to ``(N - 1) // 2``
+    (at least 1), so no ball holds more than half of the other real rows: with ``k = N - 1``
+    every ball would span the whole set and one central point would cover it all. ``nan`` with
+    fewer than two real rows; 0 with no generated rows.
+    """
+    real, generated = np.asarray(real, dtype=np.float64), np.asarray(generated, dtype=np.float64)
+    n = real.shape[0]
+    if n < 2:
+        return float("nan")
+    if generated.shape[0] == 0:
+        return 0.0
+    k = max(1, min(int(k), (n - 1) // 2))
+    within = _pairwise(real, real)
+    radius = np.sort(within, axis=1)[:, k]  # column 0 is the point itself
+    nearest = _pairwise(real, generated).min(axis=1)
+    # strictly inside, as the authors' code has it (clovaai/generative-evaluation-prdc)
+    return float((nearest < radius).mean())
+
+
+def coverage_per_class(
+    real: np.ndarray,
+    real_labels: np.ndarray,
+    generated: np.ndarray,
+    generated_labels: np.ndarray,
+    k: int = 5,
+) -> tuple[float, dict[int, float]]:
+    """:func:`coverage` of each real class by the generated rows of that class, and the mean over
+    classes. Returns ``(mean, {label: coverage})``; a class no generated row claims scores 0 (a
+    dropped mode), a class with fewer than two real rows ``nan`` (left out of the mean)."""
+    real, generated = np.asarray(real, dtype=np.float64), np.asarray(generated, dtype=np.float64)
+    real_labels, generated_labels = np.asarray(real_labels), np.asarray(generated_labels)
+    per_class = {
+        c: coverage(real[real_labels == c], generated[generated_labels == c], k)
+        for c in _by_class(real_labels)
+    }
+    finite = [v for v in per_class.values() if np.isfinite(v)]
+    return (float(np.mean(finite)) if finite else float("nan")), per_class
 
 
 class ClipClassifier:

@@ -866,6 +866,13 @@ def _curves_html(run: _Run) -> str:
                 marks=marks,
             )
         )
+        if any("diversity_within_ratio" in r for r in evals):  # below 1: clips of a class alike
+            parts.append(
+                svg_chart(
+                    "in-training within-class diversity / real (collapse: near 0)",
+                    [("diversity_within_ratio", *_series(evals, "diversity_within_ratio"))],
+                )
+            )
     if logs:
         parts.append(
             svg_chart(
@@ -915,7 +922,7 @@ def _lr_changes(logs: list[dict[str, Any]], restores: list[dict[str, Any]]) -> l
 
 
 def _evaluation_html(run: _Run, root: Path, real_root: Path | None) -> str:
-    from audiogan.evaluation.evaluate import ROWS
+    from audiogan.evaluation.evaluate import ROWS, per_class_rows
 
     data = shlex.quote(str(real_root)) if real_root is not None else "DATA_DIR"
     hint = f"audiogan evaluate {shlex.quote(str(root))} --data {data}"
@@ -937,6 +944,25 @@ def _evaluation_html(run: _Run, root: Path, real_root: Path | None) -> str:
             shown = fmt.format(value) if ok else "-"
             cells.append(f'<td data-set="{name}" data-metric="{key}">{_e(shown)}</td>')
         body.append(f"<tr><th>{_e(title)}</th>{''.join(cells)}</tr>")
+    per_class = per_class_rows(result)
+    classes = ""
+    if per_class:
+        head2 = (
+            "<tr><th>class</th>"
+            + "".join(f"<th>{_e(t)}: within-class diversity / real</th>" for _, t in columns)
+            + "".join(f"<th>{_e(t)}: coverage</th>" for _, t in columns)
+            + "</tr>"
+        )
+        rows = []
+        for cls, ratios, covers in per_class:
+            cells = [
+                f'<td data-set="{name}" data-class="{_e(cls)}" data-class-metric="{key}">'
+                f"{_e(f'{v:.2f}' if isinstance(v, (int, float)) and math.isfinite(v) else '-')}</td>"
+                for key, values in (("diversity_within_ratio", ratios), ("coverage", covers))
+                for (name, _), v in zip(columns, values)
+            ]
+            rows.append(f"<tr><th>{_e(cls)}</th>{''.join(cells)}</tr>")
+        classes = f'<h3>Per class</h3><table class="eval per-class">{head2}{"".join(rows)}</table>'
     settings = result.get("settings", {})
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
     return (
@@ -944,8 +970,9 @@ def _evaluation_html(run: _Run, root: Path, real_root: Path | None) -> str:
         f'<p class="hint">{_e(path.name)} ({when}): real folder <code>{_e(result.get("data"))}</code>, '
         f"window {_e(settings.get('window'))} frames, level {_e(settings.get('level'))}, mel space "
         f"{_e(settings.get('mel_space'))}. Lower is better for FD, NDB and JS; the real column is the floor, "
-        "iid gaussian has no temporal structure.</p>"
-        f'<table class="eval">{head}{"".join(body)}</table></section>'
+        "iid gaussian has no temporal structure. Within-class diversity / real and coverage far below "
+        "the real column mean the clips of a class are alike (collapse).</p>"
+        f'<table class="eval">{head}{"".join(body)}</table>{classes}</section>'
     )
 
 

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 __all__ = [
     "load",
     "load_vocoder",
+    "available_checkpoints",
+    "describe_generator",
+    "resolve_checkpoint",
     "plan",
     "interpolation",
     "label_interpolation",
@@ -101,6 +104,55 @@ def load_vocoder(
     return build_component(registry, "vocoder", record, saved, 0, path), str(record.get("name"))
 
 
+_STEP_NAME = re.compile(r"(?:step-)?(\d+)")
+
+
+def available_checkpoints(run_dir: str | Path) -> list[str]:
+    """The names in ``run_dir/checkpoints`` (``best``, ``last``, ``step-XXXXXX``), sorted."""
+    folder = Path(run_dir) / "checkpoints"
+    try:
+        files = sorted(p for p in folder.glob("*.pt") if not p.name.startswith(".") and p.is_file())
+    except OSError:
+        return []
+    return [p.stem for p in files]
+
+
+def resolve_checkpoint(run_dir: str | Path, choice: str | Path) -> Path:
+    """The training checkpoint ``choice`` names: ``last``, ``best``, ``step-012000`` (or ``12000``) in
+    ``run_dir/checkpoints``, a path inside ``run_dir``, or any file path.
+
+    :raises CheckpointError: nothing of that name, in one line listing the run's checkpoints.
+    """
+    run_dir, text = Path(run_dir), str(choice)
+    folder = run_dir / "checkpoints"
+    stem = text[:-3] if text.endswith(".pt") else text
+    candidates = []
+    if stem in ("last", "best"):
+        candidates.append(folder / f"{stem}.pt")
+    step = _STEP_NAME.fullmatch(stem)
+    if step:
+        candidates.append(folder / f"step-{int(step.group(1)):06d}.pt")
+    candidates += [folder / text, run_dir / text, Path(text)]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    names = available_checkpoints(run_dir)
+    listed = ", ".join(names) if names else f"none (no {folder})" if not folder.is_dir() else "none"
+    raise CheckpointError(f"checkpoint {text!r} not found in {run_dir}; available: {listed}")
+
+
+def describe_generator(synth: Synthesizer) -> str:
+    """Which weights generate, for people: ``generator: checkpoints/best.pt (step 6000, EMA)``."""
+    meta = synth.meta
+    source = (meta.get("checkpoint") or {}).get("file") or meta.get("generator_file") or "?"
+    try:
+        shown = str(Path(source).relative_to(Path(str(meta.get("run")))))
+    except ValueError:
+        shown = str(source)
+    step = meta.get("step")
+    return f"generator: {shown} (step {step}, EMA)" if step is not None else f"generator: {shown} (EMA)"
+
+
 def load(
     path: str | Path,
     device: str | torch.device | None = None,
@@ -109,9 +161,14 @@ def load(
     plugins: Sequence[str] = (),
     headroom_db: float = -1.0,
     max_gain_db: float = MAX_GAIN_DB,
+    checkpoint: str | Path | None = None,
 ) -> Synthesizer:
     """Load a run folder (or its ``generator.pt``) for generation.
 
+    :param checkpoint: generate with the EMA generator of this training checkpoint instead of the
+        run's ``generator.pt``: ``"last"``, ``"best"``, ``"step-012000"``, a path inside the run
+        or any checkpoint file (see :func:`resolve_checkpoint`). The generator is rebuilt exactly
+        as ``generator.pt`` is written at that step (:func:`audiogan.checkpoint.checkpoint_generator_file`).
     :param device: ``"cpu"``, ``"cuda"``, ...; default: CUDA when available.
     :param vocoder: a vocoder name from the registry, a ``vocoder.pt`` path, or None for the best
         the run has (its trained ``vocoder.pt`` if present, else ``"griffinlim"``).
@@ -119,37 +176,55 @@ def load(
     :param plugins: extra plugin modules or ``.py`` files (``--plugin``).
     :param headroom_db: peak level clips are normalised to, in dBFS.
     :param max_gain_db: most gain normalisation may apply, in dB (quieter clips stay below the headroom).
-    :raises CheckpointError: a run without ``generator.pt`` (naming the file), or a mismatched vocoder.
+    :raises CheckpointError: a run without ``generator.pt`` (naming the file), an unknown or
+        unusable checkpoint, or a mismatched vocoder.
     """
-    from audiogan.checkpoint import load_generator
+    from audiogan.checkpoint import (
+        checkpoint_generator_file,
+        load_checkpoint,
+        load_generator,
+        rebuild_generator,
+    )
     from audiogan.plugins import get_registry
 
     path = Path(path)
     if path.is_dir():
-        gen_file = path / "generator.pt"
-        if not gen_file.is_file():
+        gen_file, run_dir = path / "generator.pt", path
+        if checkpoint is None and not gen_file.is_file():
             hint = (
-                " (training has not finished: checkpoints/last.pt exists)"
+                " (training has not finished: checkpoints/last.pt exists; choose a checkpoint to use it)"
                 if (path / "checkpoints" / "last.pt").is_file()
                 else ""
             )
             raise CheckpointError(f"{gen_file}: missing; this run folder has no generator.pt{hint}")
-        run_dir = path
     else:
         if not path.exists():
             raise CheckpointError(f"{path}: no such run folder or generator file")
         gen_file, run_dir = path, path.parent
     dev = _device(device)
     registry = get_registry(tuple(plugins))
-    loaded = load_generator(gen_file, registry=registry, device=dev)
+    source: dict[str, Any] = {"generator_file": str(gen_file.resolve()), "checkpoint": None}
+    if checkpoint is None:
+        loaded = load_generator(gen_file, registry=registry, device=dev)
+    else:
+        gen_file = resolve_checkpoint(run_dir, checkpoint)
+        payload = checkpoint_generator_file(load_checkpoint(gen_file), gen_file, registry)
+        loaded = rebuild_generator(payload, gen_file, registry=registry, device=dev)
+        source = {
+            "generator_file": None,
+            "checkpoint": {
+                "name": str(checkpoint),
+                "file": str(gen_file.resolve()),
+                "step": payload["step"],
+                "weights": "ema",
+            },
+        }
     fc = loaded.feature_config
     if not fc.has_stats:
         raise CheckpointError(f"{gen_file}: FeatureConfig has no normalisation statistics")
     voc_module, voc_name, voc_file = _resolve_vocoder(vocoder, vocoder_config, run_dir, fc, registry)
     meta = dict(loaded.meta)
-    meta.update(
-        {"run": str(run_dir.resolve()), "generator_file": str(gen_file.resolve()), "vocoder_file": voc_file}
-    )
+    meta.update({"run": str(run_dir.resolve()), **source, "vocoder_file": voc_file})
     return Synthesizer(
         loaded.model,
         fc,
@@ -356,6 +431,7 @@ def write_clips(
         "audiogan_version": __version__,
         "run": synth.meta.get("run"),
         "generator_file": synth.meta.get("generator_file"),
+        "checkpoint": synth.meta.get("checkpoint"),
         "generator": {k: synth.meta.get(k) for k in ("name", "plugin", "plugin_version", "step")},
         "vocoder": {
             "name": synth.vocoder_name,

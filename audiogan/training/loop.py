@@ -3,7 +3,8 @@
 :func:`train` loads (or resumes) everything, then repeats :meth:`Trainer.step` with a progress
 bar, logging every ``log_every`` steps, checkpointing every ``checkpoint_every`` steps and
 writing samples every ``sample_every`` steps and scoring the EMA generator every ``eval_every``
-steps (window / frame Frechet distances; the best so far is kept as ``checkpoints/best.pt``).
+steps (window / frame Frechet distances and within-class diversity; the best window distance so
+far is kept as ``checkpoints/best.pt``).
 Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and returns.
 
 Under ``torchrun`` (see :mod:`audiogan.training.distributed`) every process runs this same loop: each
@@ -48,7 +49,7 @@ from audiogan.training.trainer import Trainer
 
 if TYPE_CHECKING:
     from audiogan.data.dataset import FeatureSet
-    from audiogan.evaluation.metrics import WindowFD
+    from audiogan.evaluation.in_training import TrainingEvaluator
     from audiogan.plugins import Registry
 
 
@@ -169,7 +170,7 @@ class _Session:
             run,
         )
         self.rank, self.world_size = rank, world_size
-        self.evaluator: WindowFD | None = None  # built on the first evaluation (rank 0)
+        self.evaluator: TrainingEvaluator | None = None  # built on the first evaluation (rank 0)
         self.best_fd = math.inf
         self.fc: FeatureConfig = dataset.feature_config
         self.class_names: list[str] = list(dataset.class_names)
@@ -307,7 +308,9 @@ class _Session:
         )
 
     def evaluate(self) -> dict[str, float] | None:
-        """Score the EMA generator (rank 0): log ``window_fd``/``frame_fd``; keep the best as ``best.pt``."""
+        """Score the EMA generator (rank 0): log ``window_fd``/``frame_fd`` and the collapse alarm
+        ``diversity_within`` (+ ``_real``, ``_ratio``) to metrics.jsonl and TensorBoard (``eval/...``);
+        keep the best window FD as ``best.pt``."""
         if not self.run.enabled:
             return None
         from audiogan.evaluation.in_training import evaluate_during_training, training_evaluator
