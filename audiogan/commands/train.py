@@ -71,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--minutes",
         type=float,
         metavar="M",
-        help="stop (with a checkpoint) after M minutes, or at --steps if sooner; progress is shown in time",
+        help="train for M minutes, then stop with a checkpoint (no step limit unless --steps or the "
+        "config sets one: then whichever comes first); progress is shown in time",
     )
     parser.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for torch (1 is best on a busy CPU)"
@@ -117,17 +118,27 @@ def run(args: argparse.Namespace) -> int:
     """Resolve the configuration, train, and say where everything went."""
     from audiogan.config import load_toml
     from audiogan.errors import ConfigError
+    from audiogan.training.config import UNLIMITED_STEPS
     from audiogan.training.distributed import from_env
     from audiogan.training.loop import train
 
     if args.resume and args.config is not None:
         raise ConfigError("--resume uses the run's own config; pass changes with --set, not --config")
     tree = load_toml(args.config) if args.config is not None else {}
+    overrides = list(args.overrides) + cli_overrides(args)
+    steps_set = (
+        args.steps is not None
+        or "steps" in (tree.get("train") or {})
+        or any(item.strip().startswith("train.steps") for item in args.overrides)
+    )
+    if args.minutes is not None and not steps_set and not args.resume:
+        # "--minutes 30" alone means the whole budget is time: no default step count cuts it short.
+        overrides.append(f"train.steps={UNLIMITED_STEPS}")
     result = train(
         args.data_dir,
         args.run,
         tree,
-        overrides=list(args.overrides) + cli_overrides(args),
+        overrides=overrides,
         resume=args.resume,
         plugins=args.plugin,
         progress=not args.no_progress,
