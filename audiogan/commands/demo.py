@@ -8,6 +8,7 @@ run's HTML report (``audiogan report``), whose path is the last line printed.
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,11 @@ def run(args: argparse.Namespace) -> int:
     )
     synth = load(out / "run", device=args.device if args.device != "auto" else None, plugins=args.plugin)
     requests = [r for name in synth.class_names for r in synth.requests(args.per_class, name, seed=0)]
-    clips = synth.render(requests, seconds=1.0)
+    with warnings.catch_warnings(record=True) as caught:  # shown as one line each, below
+        warnings.simplefilter("always")
+        clips = synth.render(requests, seconds=1.0)
+    for warning in caught:
+        print(f"audiogan: warning: {warning.message}")
     manifest = write_clips(
         synth,
         clips,
