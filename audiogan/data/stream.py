@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchaudio
 
 from audiogan.config import FeatureConfig
 from audiogan.data import audio
@@ -117,24 +116,12 @@ class _StreamingFrames:
         self.received = 0
 
     def _frames(self, count: int) -> np.ndarray:
-        fc, spec = self.fc, self.front.mel.spectrogram
+        fc = self.fc
         first = self.next_frame * fc.hop_length - self.half - self.start  # buffer index of frame 0
         need = (count - 1) * fc.hop_length + fc.n_fft
         wave = torch.from_numpy(np.ascontiguousarray(self.buffer[first : first + need]))
         with torch.inference_mode():
-            z = torchaudio.functional.spectrogram(
-                wave[None],
-                pad=0,
-                window=spec.window,
-                n_fft=fc.n_fft,
-                hop_length=fc.hop_length,
-                win_length=fc.win,
-                power=None,
-                normalized=False,
-                center=False,
-                onesided=True,
-            )
-            magnitude = (z.real.square() + z.imag.square()).sqrt()
+            magnitude = self.front.magnitude(wave[None], center=False)
             mel = self.front.mel.mel_scale(magnitude).clamp_min(self.front.log_floor).log()
         self.next_frame += count
         drop = self.next_frame * fc.hop_length - self.half - self.start  # what no later frame needs
