@@ -1,7 +1,7 @@
 """Generating from any training checkpoint (``generate RUN --checkpoint best|last|step-N|FILE``): the
 checkpoint's EMA generator, bit-identical to a generator.pt written from that checkpoint, printed
-and recorded in manifest.json; unknown names and files that are not training checkpoints are
-one-line errors."""
+and recorded in manifest.json; best.pt is the default for a run folder that has one; unknown names
+and files that are not training checkpoints are one-line errors."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_generates_from_a_checkpoint_like_a_generator_pt_of_it(
     step = load_checkpoint(checkpoint)["step"]
     names = generate(run, tmp_path / "from-checkpoint", "--checkpoint", choice)
     printed = capsys.readouterr().out
-    assert f"generator: checkpoints/{file} (step {step}, EMA)" in printed.splitlines()
+    assert printed.splitlines()[0].startswith(f"generator: checkpoints/{file} (step {step}, EMA)")
     reference = generator_pt_from(checkpoint, tmp_path / "reference")
     assert generate(reference, tmp_path / "from-generator-pt") == names and len(names) == 3
     for name in names:  # the same PCM bytes
@@ -101,32 +101,44 @@ def test_generates_from_a_checkpoint_like_a_generator_pt_of_it(
             tmp_path / "from-generator-pt" / name
         ).read_bytes()
     manifest = json.loads((tmp_path / "from-checkpoint" / "manifest.json").read_text())
+    evaluation = load_checkpoint(checkpoint).get("eval")
     assert manifest["checkpoint"] == {
         "name": choice,
         "file": str(checkpoint.resolve()),
         "step": step,
         "weights": "ema",
+        "default": False,
+        # best.pt records what it was chosen on: 3 clips per class are too few to hold any out
+        "measured_on": "training" if evaluation else None,
+        "window_fd": evaluation["window_fd"] if evaluation else None,
     }
+    assert (file == "best.pt") == (evaluation is not None)
     assert manifest["generator"]["step"] == step and manifest["generator_file"] is None
     assert manifest["options"]["checkpoint"] == choice
 
 
-def test_the_default_is_still_generator_pt_which_last_matches(run: Path, tmp_path: Path, capsys) -> None:
+def test_the_default_is_the_best_and_last_is_generator_pt(run: Path, tmp_path: Path, capsys) -> None:
+    best = load_checkpoint(run / "checkpoints" / "best.pt")
     names = generate(run, tmp_path / "default")
-    assert "generator: generator.pt (step 6, EMA)" in capsys.readouterr().out.splitlines()
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith(f"generator: checkpoints/best.pt (step {best['step']}, EMA), best window FD")
+    assert line.endswith("on training clips; --checkpoint last for the final one")
     manifest = json.loads((tmp_path / "default" / "manifest.json").read_text())
-    assert manifest["checkpoint"] is None and manifest["generator_file"] == str(
-        (run / "generator.pt").resolve()
-    )
-    # the run's generator.pt is the EMA at the last step: generating from last.pt gives the same clips
+    assert manifest["checkpoint"]["name"] == "best" and manifest["checkpoint"]["default"] is True
+    assert manifest["generator_file"] is None and manifest["options"]["checkpoint"] is None
+    # the same clips as asking for best
+    assert generate(run, tmp_path / "best", "--checkpoint", "best") == names
+    for name in names:
+        assert (tmp_path / "default" / name).read_bytes() == (tmp_path / "best" / name).read_bytes()
+    # the run's generator.pt (given as a file, no choice made) is the EMA at the last step: last.pt
+    assert generate(run / "generator.pt", tmp_path / "final") == names
     assert generate(run, tmp_path / "last", "--checkpoint", "last") == names
     for name in names:
-        assert (tmp_path / "default" / name).read_bytes() == (tmp_path / "last" / name).read_bytes()
+        assert (tmp_path / "final" / name).read_bytes() == (tmp_path / "last" / name).read_bytes()
     # an earlier step's EMA is another generator: the choice is not ignored
     assert generate(run, tmp_path / "early", "--checkpoint", "step-000002") == names
     assert any(
-        (tmp_path / "default" / name).read_bytes() != (tmp_path / "early" / name).read_bytes()
-        for name in names
+        (tmp_path / "last" / name).read_bytes() != (tmp_path / "early" / name).read_bytes() for name in names
     )
 
 
@@ -138,12 +150,14 @@ def test_python_api_and_a_run_without_generator_pt(run: Path, tmp_path: Path) ->
     assert synth.meta["checkpoint"]["step"] == best["step"] == synth.meta["step"]
     for key, value in best["ema"].items():
         assert torch.equal(synth.generator.state_dict()[key], value)
-    # a run whose training has not finished (no generator.pt yet) generates from its checkpoints
+    # a run whose training has not finished (no generator.pt yet) generates from its best so far
     partial = tmp_path / "partial"
     shutil.copytree(run / "checkpoints", partial / "checkpoints")
+    assert audiogan.load(partial, device="cpu").meta["step"] == best["step"]
+    assert audiogan.load(partial, checkpoint="last", device="cpu").meta["step"] == 6
+    (partial / "checkpoints" / "best.pt").unlink()  # nor a best one: say what is missing
     with pytest.raises(CheckpointError, match="generator.pt"):
         audiogan.load(partial, device="cpu")
-    assert audiogan.load(partial, checkpoint="last", device="cpu").meta["step"] == 6
     # any checkpoint file, outside the run too
     outside = shutil.copy(run / "checkpoints" / "step-000002.pt", tmp_path / "elsewhere.pt")
     assert audiogan.load(run, checkpoint=outside, device="cpu").meta["checkpoint"]["step"] == 2
@@ -177,4 +191,6 @@ def test_evaluate_a_checkpoint(run: Path, tmp_path: Path) -> None:
     assert f"(step {step}, EMA)" in format_table(best)
     last = evaluate(run, corpus, n_per_label=2, k=4, mel_space="generator", device="cpu", checkpoint="last")
     default = evaluate(run, corpus, n_per_label=2, k=4, mel_space="generator", device="cpu")
-    assert default["settings"]["checkpoint"] is None and last["results"] == default["results"]
+    assert default["settings"]["checkpoint"]["name"] == "best" and default["results"] == best["results"]
+    final = evaluate(run / "generator.pt", corpus, n_per_label=2, k=4, mel_space="generator", device="cpu")
+    assert final["results"] == last["results"]

@@ -74,8 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         metavar="NAME_OR_FILE",
-        help="generate with this training checkpoint's EMA generator: last, best, step-012000 or a file "
-        "(default: the run's generator.pt)",
+        help="generate with this training checkpoint's EMA generator: best, last (the final one), "
+        "step-012000 or a file (default: best when the run has checkpoints/best.pt, else generator.pt)",
     )
     parser.add_argument(
         "--device", metavar="DEV", help="device for generation (default: cuda when available)"

@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--vocoder", metavar="NAME_OR_FILE", help="vocoder to include (default: the run's vocoder.pt if any)"
     )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="NAME_OR_FILE",
+        help="the training checkpoint whose EMA generator is exported: best, last (the final one), "
+        "step-012000 or a file (default: best when the run has checkpoints/best.pt, else generator.pt)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite --out")
 
 
@@ -46,12 +52,22 @@ def run(args: argparse.Namespace) -> int:
     from audiogan.generation.export import export
 
     meta = export(
-        args.run, args.out, args.format, args.chunk_frames, args.force, tuple(args.plugin), args.vocoder
+        args.run,
+        args.out,
+        args.format,
+        args.chunk_frames,
+        args.force,
+        tuple(args.plugin),
+        args.vocoder,
+        checkpoint=args.checkpoint,
     )
     what = f"generator {meta.get('generator')!r}" + (
         f" + vocoder {meta['vocoder']!r}" if meta.get("vocoder") else ""
     )
     files = ", ".join(meta.get("paths", [str(args.out)]))
+    chosen = meta.get("checkpoint") or {}
+    if chosen.get("file"):
+        print(f"generator: {chosen['file']} (step {chosen.get('step')}, EMA)")
     print(f"wrote {files} ({args.format}: {what}, {meta['chunk_frames']} frames per call)")
     if args.format == "onnx":
         if meta.get("checked") is not None:

@@ -14,9 +14,10 @@ device, and '--seed 7 --n 1' regenerates clip 2 of '--seed 5 --n 3'. Files are n
 label-<name>_seed-<seed>_<index>.wav; manifest.json lists each one with its seed, label,
 length, vocoder and the run. Existing files are never overwritten without --force.
 
-By default the run's generator.pt (the EMA generator at the end of training) generates;
---checkpoint picks any training checkpoint's EMA generator instead (checkpoints/best.pt is the
-best in-training window FD, last.pt the newest state, step-XXXXXX.pt the kept steps). The
+By default the run's best generator generates: checkpoints/best.pt, the EMA generator with the
+best in-training window FD, measured on clips held out from training (a GAN can peak and then
+drift). A run without best.pt uses its generator.pt (the EMA generator at the end of training).
+--checkpoint picks another: last (the final state), step-XXXXXX (the kept steps) or a file. The
 choice is printed and recorded in manifest.json.
 
 examples:
@@ -42,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         metavar="NAME_OR_FILE",
-        help="generate with the EMA generator of a training checkpoint instead of generator.pt: "
-        "last, best, step-012000, or a checkpoint file (default: the run's generator.pt)",
+        help="the training checkpoint whose EMA generator generates: best, last (the final one), "
+        "step-012000 or a checkpoint file (default: best when the run kept checkpoints/best.pt, "
+        "chosen on held-out clips; else the run's generator.pt)",
     )
     parser.add_argument("--n", type=int, default=1, help="clips per label (default 1)")
     parser.add_argument(

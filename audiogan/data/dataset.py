@@ -451,7 +451,8 @@ class SequenceSampler:
     stream is reproducible, ranks draw different crops, and resuming needs only the batch count
     (:meth:`state_dict`). With ``balance`` (and labels) each crop first picks a class uniformly,
     then a clip of that class uniformly; otherwise a clip uniformly. The crop start is uniform
-    over the clip. See the module docstring for how short clips are handled.
+    over the clip. See the module docstring for how short clips are handled. Clips in ``exclude``
+    (the held-out slice) are never drawn.
     """
 
     def __init__(
@@ -464,6 +465,7 @@ class SequenceSampler:
         pad_short: bool = False,
         rank: int = 0,
         world_size: int = 1,
+        exclude: np.ndarray | None = None,
     ) -> None:
         if batch_size < 1 or seq_frames < 1:
             raise DataError(f"batch_size={batch_size} and seq_frames={seq_frames} must both be >= 1")
@@ -481,6 +483,8 @@ class SequenceSampler:
         eligible = (
             np.arange(len(dataset)) if pad_short else np.flatnonzero(dataset.lengths >= self.seq_frames)
         )
+        if exclude is not None and len(exclude):  # the held-out slice (audiogan.data.holdout)
+            eligible = np.setdiff1d(eligible, np.asarray(exclude, dtype=np.int64))
         if eligible.size == 0:
             longest = int(dataset.lengths.max())
             seconds = longest * dataset.feature_config.hop_length / dataset.feature_config.sample_rate

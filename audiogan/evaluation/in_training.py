@@ -56,11 +56,20 @@ class TrainingEvaluator(metrics.WindowFD):
 
 
 def training_evaluator(
-    dataset: FeatureSet, max_clips: int = 256, k: int = 8, pca_dim: int = 64, seed: int = 0
+    dataset: FeatureSet,
+    max_clips: int = 256,
+    k: int = 8,
+    pca_dim: int = 64,
+    seed: int = 0,
+    indices: np.ndarray | None = None,
 ) -> TrainingEvaluator:
     """A :class:`TrainingEvaluator` on up to ``max_clips`` clips of a FeatureSet (with their labels), for
-    the training loop's periodic evaluation (generated frames are already in the same normalised scale)."""
-    index = np.random.default_rng(seed).permutation(len(dataset))[:max_clips]
+    the training loop's periodic evaluation (generated frames are already in the same normalised scale).
+
+    ``indices`` limits the choice to those clips (the held-out slice, :mod:`audiogan.data.holdout`);
+    by default any clip of the set may be chosen."""
+    pool = np.arange(len(dataset)) if indices is None or not len(indices) else np.asarray(indices)
+    index = pool[np.random.default_rng(seed).permutation(len(pool))[:max_clips]]
     return TrainingEvaluator(
         [np.asarray(dataset.clip(int(i))) for i in index],
         np.asarray(dataset.labels)[index],

@@ -140,6 +140,7 @@ def export_torchscript(
         "audiogan_version": __version__,
         "generator": synth.meta.get("name"),
         "step": synth.meta.get("step"),
+        "checkpoint": synth.meta.get("checkpoint"),
         "vocoder": synth.vocoder_name if vocoder is not None else None,
         "chunk_frames": int(chunk_frames),
         "latent_dim": int(gen.latent_dim),
@@ -188,8 +189,12 @@ def export(
     force: bool = False,
     plugins: tuple[str, ...] = (),
     vocoder: str | None = None,
+    checkpoint: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Export run ``path`` to ``out`` as ``torchscript`` or ``onnx`` (see :mod:`.onnx_export`)."""
+    """Export run ``path`` to ``out`` as ``torchscript`` or ``onnx`` (see :mod:`.onnx_export`).
+
+    ``checkpoint`` picks the generator as :func:`audiogan.generation.generate.load` does (default:
+    the run's best, else its generator.pt); the metadata's ``checkpoint`` records which."""
     from audiogan.generation.generate import load
 
     out = Path(out)
@@ -208,7 +213,7 @@ def export(
             raise ConfigError("format 'onnx' needs the onnx package: pip install onnx") from None
     elif format != "torchscript":
         raise ConfigError(f"export format {format!r}: choose torchscript or onnx")
-    synth = load(path, device="cpu", vocoder=vocoder, plugins=plugins)
+    synth = load(path, device="cpu", vocoder=vocoder, plugins=plugins, checkpoint=checkpoint)
     if format == "torchscript":
         return export_torchscript(synth, out, chunk_frames)
     from audiogan.generation.onnx_export import export_onnx

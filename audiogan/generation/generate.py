@@ -150,7 +150,15 @@ def describe_generator(synth: Synthesizer) -> str:
     except ValueError:
         shown = str(source)
     step = meta.get("step")
-    return f"generator: {shown} (step {step}, EMA)" if step is not None else f"generator: {shown} (EMA)"
+    text = f"generator: {shown} (step {step}, EMA)" if step is not None else f"generator: {shown} (EMA)"
+    chosen = meta.get("checkpoint") or {}
+    if chosen.get("measured_on") and Path(str(source)).name == "best.pt":
+        clips = "held-out clips" if chosen["measured_on"] == "held-out" else "training clips"
+        fd = chosen.get("window_fd")
+        text += f", best window FD {fd:.2f} on {clips}" if isinstance(fd, float) else f", best on {clips}"
+    if chosen.get("default"):
+        text += "; --checkpoint last for the final one"
+    return text
 
 
 def load(
@@ -165,10 +173,12 @@ def load(
 ) -> Synthesizer:
     """Load a run folder (or its ``generator.pt``) for generation.
 
-    :param checkpoint: generate with the EMA generator of this training checkpoint instead of the
-        run's ``generator.pt``: ``"last"``, ``"best"``, ``"step-012000"``, a path inside the run
-        or any checkpoint file (see :func:`resolve_checkpoint`). The generator is rebuilt exactly
-        as ``generator.pt`` is written at that step (:func:`audiogan.checkpoint.checkpoint_generator_file`).
+    :param checkpoint: generate with the EMA generator of this training checkpoint: ``"last"``,
+        ``"best"``, ``"step-012000"``, a path inside the run or any checkpoint file (see
+        :func:`resolve_checkpoint`). The generator is rebuilt exactly as ``generator.pt`` is written
+        at that step (:func:`audiogan.checkpoint.checkpoint_generator_file`). Default (None): for a run
+        folder with ``checkpoints/best.pt``, that best generator (chosen during training on held-out
+        clips), else the run's ``generator.pt`` (the final one); ``meta["checkpoint"]`` says which.
     :param device: ``"cpu"``, ``"cuda"``, ...; default: CUDA when available.
     :param vocoder: a vocoder name from the registry, a ``vocoder.pt`` path, or None for the best
         the run has (its trained ``vocoder.pt`` if present, else ``"griffinlim"``).
@@ -188,6 +198,11 @@ def load(
     from audiogan.plugins import get_registry
 
     path = Path(path)
+    chosen_by_default = False
+    if path.is_dir() and checkpoint is None and (path / "checkpoints" / "best.pt").is_file():
+        # A GAN can peak and then drift: the run's best generator (by the in-training evaluation,
+        # on held-out clips when the run kept some) is what a user wants unless they ask for another.
+        checkpoint, chosen_by_default = "best", True
     if path.is_dir():
         gen_file, run_dir = path / "generator.pt", path
         if checkpoint is None and not gen_file.is_file():
@@ -208,8 +223,10 @@ def load(
         loaded = load_generator(gen_file, registry=registry, device=dev)
     else:
         gen_file = resolve_checkpoint(run_dir, checkpoint)
-        payload = checkpoint_generator_file(load_checkpoint(gen_file), gen_file, registry)
+        state = load_checkpoint(gen_file)
+        payload = checkpoint_generator_file(state, gen_file, registry)
         loaded = rebuild_generator(payload, gen_file, registry=registry, device=dev)
+        evaluation = state.get("eval") if isinstance(state.get("eval"), dict) else {}
         source = {
             "generator_file": None,
             "checkpoint": {
@@ -217,8 +234,13 @@ def load(
                 "file": str(gen_file.resolve()),
                 "step": payload["step"],
                 "weights": "ema",
+                "default": chosen_by_default,
+                # best.pt from before held-out slices existed was chosen on training clips
+                "measured_on": evaluation.get("measured_on", "training") if evaluation else None,
+                "window_fd": evaluation.get("window_fd") if evaluation else None,
             },
         }
+        del state
     fc = loaded.feature_config
     if not fc.has_stats:
         raise CheckpointError(f"{gen_file}: FeatureConfig has no normalisation statistics")

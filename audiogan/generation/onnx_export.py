@@ -327,6 +327,7 @@ def export_onnx(
         "opset": ONNX_OPSET,
         "generator": synth.meta.get("name"),
         "step": synth.meta.get("step"),
+        "checkpoint": synth.meta.get("checkpoint"),
         "chunk_frames": int(chunk_frames),
         "latent_dim": int(gen.latent_dim),
         "conditional": conditional,

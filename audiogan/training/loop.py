@@ -26,12 +26,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 import torch
 
 from audiogan import __version__, contracts
 from audiogan.checkpoint import generator_file, load_checkpoint, save_checkpoint
 from audiogan.config import FeatureConfig
 from audiogan.data.dataset import SequenceSampler, load_dataset
+from audiogan.data.holdout import holdout_indices
 from audiogan.errors import AudioganError, CheckpointError
 from audiogan.features import MelFrontEnd
 from audiogan.plugins import resolve_registry
@@ -39,7 +41,9 @@ from audiogan.training import distributed
 from audiogan.training.config import (
     LoopConfig,
     RunConfig,
+    describe_profile,
     resolve_config,
+    resolve_with_profile,
     select_device,
 )
 from audiogan.training.progress import Progress, describe_budget, describe_device
@@ -183,6 +187,12 @@ class _Session:
         discriminator = registry.build("discriminator", d_name, d_cfg, self.fc, n)
         self.vocoder = registry.build("vocoder", v_name, v_cfg, self.fc, n).to(device).eval()
         self.trainer = Trainer(generator, discriminator, tc, device, masked=config.data.pad_short)
+        # Clips training never samples, to choose best.pt on (none when nothing is evaluated).
+        self.held_out = (
+            holdout_indices(dataset, tc.holdout, tc.eval_real_clips, seed=tc.seed)
+            if tc.eval_every
+            else np.zeros(0, dtype=np.int64)
+        )
         self.sampler = SequenceSampler(
             dataset,
             tc.batch_size,
@@ -192,6 +202,7 @@ class _Session:
             pad_short=config.data.pad_short,
             rank=rank,
             world_size=world_size,
+            exclude=self.held_out,
         )
         self.front = MelFrontEnd(self.fc).to(device)
         # Fixed sample latents from their own generator, so sampling never disturbs training RNG.
@@ -206,6 +217,21 @@ class _Session:
             else [f"sample-{i}" for i in range(per)]
         )
         self.vocoder_checked = False
+
+    @property
+    def judged_on(self) -> str:
+        """What best.pt is chosen on: ``"held-out"`` clips, or ``"training"`` clips (no slice)."""
+        return "held-out" if len(self.held_out) else "training"
+
+    def describe_holdout(self) -> str:
+        """One line on the held-out slice, for the start of training and ``data.json``."""
+        if not self.config.train.eval_every:
+            return "none (no in-training evaluation: train.eval_every = 0)"
+        count = len(self.held_out)
+        if not count:
+            return "none (too few clips per class to spare any): best.pt is chosen on training clips"
+        share = 100.0 * count / max(len(self.dataset), 1)
+        return f"{count} clips ({share:.0f}%), never trained on; best.pt is chosen on them"
 
     def resolved_tree(self) -> dict[str, Any]:
         """The config as run: every plugin field filled in from the built components."""
@@ -316,14 +342,17 @@ class _Session:
 
         tc, step = self.config.train, self.trainer.step_count
         if self.evaluator is None:
-            self.evaluator = training_evaluator(self.dataset, max_clips=tc.eval_real_clips, seed=tc.seed)
+            self.evaluator = training_evaluator(
+                self.dataset, max_clips=tc.eval_real_clips, seed=tc.seed, indices=self.held_out
+            )
         scores = evaluate_during_training(
             self.trainer.ema, self.evaluator, num_clips=tc.eval_clips, seed=tc.seed + 3
         )
         best = math.isfinite(scores["window_fd"]) and scores["window_fd"] < self.best_fd
         if best:
             self.best_fd = scores["window_fd"]
-            save_checkpoint({**self.checkpoint(gather=False), "eval": dict(scores)}, self.run.best)
+            judged = {"measured_on": self.judged_on, "held_out_clips": int(len(self.held_out))}
+            save_checkpoint({**self.checkpoint(gather=False), "eval": {**scores, **judged}}, self.run.best)
         self.run.log_metrics({"step": step, **scores, "best": best, "time": time.time()})
         self.run.scalars(step, {f"eval/{k}": v for k, v in scores.items()})
         return scores
@@ -395,10 +424,13 @@ def train(
     run.prepare(resume)
     resume_from = run.resume_path() if resume else None
     saved = load_checkpoint(resume_from, kind="checkpoint") if resume_from is not None else None
-    if saved is not None:
+    if saved is not None:  # the run's own config: its profile was resolved when it started
         config = resolve_config(saved["config"], overrides)
-    elif not isinstance(config, RunConfig) or overrides:
-        config = resolve_config(config.to_tree() if isinstance(config, RunConfig) else config, overrides)
+    elif isinstance(config, RunConfig):  # already resolved by the caller: no profile is applied
+        config = resolve_config(config.to_tree(), overrides) if overrides else config
+    else:  # a tree (TOML, CLI): settings it leaves unset come from the device's profile
+        first = resolve_config(config, overrides)
+        config = resolve_with_profile(config, overrides, select_device(first.train.device))
     assert isinstance(config, RunConfig)
     tc = config.train
     run.keep = tc.keep_checkpoints
@@ -488,6 +520,7 @@ def _train(
             "audiogan_version": __version__,
             "step": trainer.step_count,
             "time": time.time(),
+            "held_out": session.describe_holdout(),
         }
     )
     if announce is not None and rank == 0:
@@ -496,6 +529,8 @@ def _train(
         lines = [
             *dataset.describe(),
             f"device:      {describe_device(device)}, {threads} thread{'s' * (threads != 1)}{processes}",
+            f"defaults:    {describe_profile(config)}",
+            f"held out:    {session.describe_holdout()}",
             f"run folder:  {run.root}{start}",
             f"budget:      {describe_budget(tc)}",
         ]
