@@ -74,3 +74,50 @@ def test_r1_through_a_recurrent_discriminator_backpropagates_to_weights():
     penalty = obj.r1_penalty(lambda x: obj.sequence_scores(d(x, None)[0]), torch.randn(3, 7, 6))
     penalty.backward()
     assert d.input_proj.parametrizations.weight.original.grad is not None
+
+
+def test_mode_seeking_pairs_only_clips_of_one_class_and_punishes_collapse():
+    torch.manual_seed(0)
+    z = torch.randn(6, 4)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    varied = torch.randn(6, 5, 3)
+    # Collapsed within each class, far apart across classes: pairs across classes must not count.
+    collapsed = torch.stack([torch.full((5, 3), 10.0 * c) for c in labels.tolist()])
+    collapsed = collapsed + 1e-3 * torch.randn_like(collapsed)
+    assert obj.mode_seeking_loss(collapsed, z, labels) > 100 * obj.mode_seeking_loss(varied, z, labels)
+    # Unlabelled: every pair counts, so the same collapsed set looks varied.
+    assert obj.mode_seeking_loss(collapsed, z, None) < obj.mode_seeking_loss(varied, z, None)
+    # Known value: one pair, |dG| = 2 per element, |dz| = 1 per element -> 1 / (2 + eps).
+    pair = torch.stack([torch.zeros(2, 2), torch.full((2, 2), 2.0)])
+    zz = torch.stack([torch.zeros(3), torch.ones(3)])
+    assert obj.mode_seeking_loss(pair, zz, torch.tensor([1, 1])).item() == pytest.approx(0.5, rel=1e-4)
+    # No pair of one class in the batch: no term (and no inf).
+    assert obj.mode_seeking_loss(varied[:3], z[:3], torch.tensor([0, 1, 2])).item() == 0.0
+    # It pushes same-class clips apart.
+    fake = collapsed.clone().requires_grad_(True)
+    obj.mode_seeking_loss(fake, z, labels).backward()
+    step = fake - 0.01 * fake.grad
+    assert (step[0] - step[1]).abs().mean() > (fake[0] - fake[1]).abs().mean()
+
+
+def test_feature_spread_sees_collapse_that_feature_matching_misses():
+    torch.manual_seed(0)
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    centres = torch.tensor([0.0, 0.0, 0.0, 3.0, 3.0, 3.0])[:, None, None]
+    real = [centres + torch.randn(6, 4, 8)]  # each clip (B, T, C) varies around its class centre
+    clip_means = real[0].mean(1, keepdim=True)
+    class_means = torch.stack([clip_means[labels == c].mean(0) for c in labels.tolist()])
+    collapsed = [class_means.expand(-1, 4, -1).clone()]  # every clip is its class's mean
+    # Feature matching compares batch means: the class means reproduce them exactly.
+    assert obj.feature_matching_loss(real, collapsed).item() < 1e-5
+    spread = obj.feature_spread_loss(real, collapsed, labels, num_classes=2)
+    assert spread.item() > 0.3
+    assert obj.feature_spread_loss(real, [real[0].clone()], labels, num_classes=2).item() < 1e-5
+    # Nearly collapsed (as a generator with per-frame noise is): the gradient spreads each class out.
+    fake = (collapsed[0] + 1e-3 * torch.randn_like(collapsed[0])).requires_grad_(True)
+    before = obj.feature_spread_loss(real, [fake], labels, num_classes=2)
+    before.backward()
+    after = obj.feature_spread_loss(real, [fake.detach() - 1e-2 * fake.grad], labels, num_classes=2)
+    assert after < before
+    with pytest.raises(ConfigError, match="feature_spread"):
+        obj.feature_spread_loss(real, [], labels, num_classes=2)

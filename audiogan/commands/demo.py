@@ -37,6 +37,7 @@ def demo_config(steps: int, minutes: float) -> dict[str, Any]:
             "lr_g": 5e-4,
             "lr_d": 1e-3,
             "feature_matching": 10.0,
+            "feature_spread": 10.0,  # keeps each class varied (the engine's default, written out)
             "log_every": 25,
             "checkpoint_every": 250,
             # For the report: a window-FD point every 250 steps (~0.3 s each) and listening samples

@@ -92,15 +92,27 @@ class TrainConfig(LoopConfig):
     feature_matching: float = (
         10.0  # weight of G's feature-matching loss (10 beat 1 on the synthetic corpus); 0 = off
     )
+    # weight of G's within-class feature-spread loss (objectives.feature_spread_loss): feature matching
+    # compares means, which one clip per class satisfies; this compares each class's spread. On FSDD
+    # it kept within-class variety at the real clips' where without it variety fell to 0.1x (RESULTS.md,
+    # "collapse"); 0 = off
+    feature_spread: float = 10.0
+    mode_seeking: float = 0.0  # weight of the MSGAN mode-seeking term over same-class pairs; 0 = off
     r1_gamma: float = 0.0  # R1 penalty weight (gamma); 0 turns it off
     gp_weight: float = 10.0  # WGAN-GP penalty weight (loss = "wgan-gp" only)
     sample_frames: int = 64  # frames per sample sequence
     samples_per_class: int = 1  # sample sequences per class (or in total when unlabelled)
+    # defaults chosen by device for what the config leaves unset (PROFILES): auto (cpu on a CPU, gpu on
+    # CUDA) | cpu | gpu | none (the plugins' own defaults); the resolved name is recorded in config.toml
+    profile: str = "auto"
     eval_every: int = (
         1000  # steps between window/frame FD scores of the EMA G (best -> checkpoints/best.pt); 0 = off
     )
     eval_clips: int = 64  # generated sequences per evaluation
-    eval_real_clips: int = 256  # real clips the evaluation compares with (fixed sample of the folder)
+    eval_real_clips: int = 256  # real clips the evaluation compares with (the held-out slice, at most)
+    # share of each class's clips (whole files, seeded) that training never samples; the evaluation
+    # picks best.pt on them (audiogan.data.holdout). 0: judged on training clips, nothing held out
+    holdout: float = 0.1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -114,9 +126,22 @@ class TrainConfig(LoopConfig):
         ):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be > 0")
-        for key in ("feature_matching", "r1_gamma", "gp_weight", "eval_every"):
+        for key in (
+            "feature_matching",
+            "feature_spread",
+            "mode_seeking",
+            "r1_gamma",
+            "gp_weight",
+            "eval_every",
+        ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}={getattr(self, key)!r} must be >= 0")
+        if self.profile not in ("auto", "none", *PROFILES):
+            raise ConfigError(
+                f"train.profile={self.profile!r}: expected auto, none or one of {', '.join(PROFILES)}"
+            )
+        if not 0.0 <= self.holdout < 0.5:
+            raise ConfigError(f"train.holdout={self.holdout!r} must be in [0, 0.5)")
         check_loss(self.loss)
 
 
@@ -190,6 +215,20 @@ class RunConfig:
 
 DEFAULT_COMPONENTS = {"generator": "lstm", "discriminator": "lstm", "vocoder": "griffinlim"}
 
+# Defaults by device (train.profile), under the config file and the command line: what a run gets
+# for settings nobody chose. On a CPU the plugins' LSTM 256x2 defaults train at about a tenth of the
+# steps/s of these small GRUs (benchmarks/RESULTS.md, "profiles"), which learn visibly within a
+# CPU budget (the demo's and samples/fsdd's measured settings). "gpu" keeps the plugins' defaults.
+# A component table applies only where the config names no other plugin for that component.
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "cpu": {
+        "train": {"lr_g": 5e-4, "lr_d": 1e-3},
+        "generator": {"name": "gru", "hidden_size": 128, "num_layers": 2, "latent_dim": 32, "noise_dim": 8},
+        "discriminator": {"name": "gru", "hidden_size": 64, "num_layers": 1},
+    },
+    "gpu": {},
+}
+
 
 def resolve_config(tree: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()) -> RunConfig:
     """Merge ``tree`` (from TOML) with ``--set section.key=value`` overrides and validate.
@@ -218,6 +257,65 @@ def resolve_config(tree: Mapping[str, Any] | None = None, overrides: Sequence[st
         feature=from_dict(FeatureConfig, feature, section="feature"),
         **components,
     )
+
+
+def profile_for(device: torch.device) -> str:
+    """The profile ``train.profile = "auto"`` means on ``device``: ``gpu`` on CUDA, else ``cpu``."""
+    return "gpu" if device.type == "cuda" else "cpu"
+
+
+def resolve_with_profile(
+    tree: Mapping[str, Any] | None, overrides: Sequence[str], device: torch.device
+) -> RunConfig:
+    """:func:`resolve_config` with the device profile's defaults (:data:`PROFILES`) below ``tree``.
+
+    ``train.profile`` (from ``tree`` or ``overrides``) names the profile; ``auto`` picks it by
+    ``device``. The result's ``train.profile`` is the name used (``none``: no profile), so the run's
+    config.toml records it and a resume needs no device to know its settings.
+    """
+    first = resolve_config(tree, overrides)
+    name = first.train.profile
+    if name == "auto":
+        name = profile_for(device)
+    if name == "none":
+        return first
+    base = copy.deepcopy(dict(tree or {}))
+    merged: dict[str, Any] = {}
+    for section, defaults in PROFILES[name].items():
+        given = dict(base.get(section) or {})
+        named = given.get("name") if "name" in given else _override_value(overrides, f"{section}.name")
+        if "name" in defaults and named is not None and named != defaults["name"]:
+            continue  # another plugin: the profile's settings are for its own choice only
+        merged[section] = {**defaults, **given}
+    tree_out = {**base, **merged}
+    tree_out["train"] = {**dict(tree_out.get("train") or {}), "profile": name}
+    return resolve_config(tree_out, [o for o in overrides if not o.strip().startswith("train.profile")])
+
+
+def _override_value(overrides: Sequence[str], key: str) -> str | None:
+    """The value a ``section.key=value`` override sets for ``key`` (the last one wins), if any."""
+    value = None
+    for item in overrides:
+        left, sep, right = item.partition("=")
+        if sep and left.strip() == key:
+            value = right.strip().strip("'\"")
+    return value
+
+
+def describe_profile(config: RunConfig) -> str:
+    """One line on the profile a run's defaults came from, for the start of training."""
+    g, d = config.generator, config.discriminator
+    models = (
+        f"{g.get('name')} {g.get('hidden_size', '?')}x{g.get('num_layers', '?')} generator, "
+        f"{d.get('name')} {d.get('hidden_size', '?')}x{d.get('num_layers', '?')} discriminator"
+    )
+    name = config.train.profile
+    if name == "auto":  # a config resolved by the caller (or a run from before profiles)
+        return f"as configured (no device profile applied): {models}"
+    if name == "none":
+        return f"none (plugins' own defaults): {models}"
+    other = "gpu" if name == "cpu" else "cpu"
+    return f"{name} profile, for this device (train.profile={other} or none for others): {models}"
 
 
 def select_device(name: str = "auto") -> torch.device:

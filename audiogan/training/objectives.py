@@ -81,6 +81,69 @@ def feature_matching_loss(
     return total / len(fake_features)
 
 
+def _same_class_pairs(size: int, labels: torch.Tensor | None, device: torch.device) -> torch.Tensor:
+    """``(B, B)`` float weights: 1 for each pair ``i < j`` of one class (every pair when unlabelled)."""
+    pairs = torch.ones(size, size, device=device, dtype=torch.bool).triu(1)
+    if labels is not None:
+        pairs = pairs & (labels[:, None] == labels[None, :])
+    return pairs.float()
+
+
+def mode_seeking_loss(
+    fake: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None = None, eps: float = 1e-5
+) -> torch.Tensor:
+    """Mode seeking (MSGAN, Mao et al. 2019): ``1 / (mean |G(z1) - G(z2)| / mean |z1 - z2| + eps)``.
+
+    Pairs are the clips of one class within the batch (a conditional GAN collapses per class, and
+    pairs across classes would reward the distance between classes instead). ``fake (B, T, M)``,
+    ``z (B, Z)``; 0 when the batch holds no such pair. No host sync.
+    """
+    size = fake.shape[0]
+    flat = fake.float().reshape(size, -1)
+    weights = _same_class_pairs(size, labels, fake.device)
+    out_distance = (torch.cdist(flat, flat, p=1) / flat.shape[1] * weights).sum()
+    z_distance = (torch.cdist(z.float(), z.float(), p=1) / z.shape[1] * weights).sum()
+    ratio = out_distance / z_distance.clamp_min(eps)
+    return torch.where(weights.sum() > 0, 1.0 / (ratio + eps), torch.zeros_like(ratio))
+
+
+def _within_class_spread(clips: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> torch.Tensor:
+    """Per-channel RMS deviation of ``clips (B, C)`` from their class's mean in the batch, ``(C,)``."""
+    if labels is None or num_classes < 1:
+        return (clips - clips.mean(0, keepdim=True)).pow(2).mean(0).add(1e-8).sqrt()
+    one_hot = F.one_hot(labels, num_classes).to(clips.dtype)  # (B, K)
+    counts = one_hot.sum(0).clamp_min(1.0)  # (K,)
+    means = (one_hot.t() @ clips) / counts[:, None]  # (K, C)
+    deviation = clips - one_hot @ means
+    # Clips alone in their class deviate by 0 for real and fake alike: they add nothing either way.
+    return deviation.pow(2).mean(0).add(1e-8).sqrt()
+
+
+def feature_spread_loss(
+    real_features: list[torch.Tensor],
+    fake_features: list[torch.Tensor],
+    labels: torch.Tensor | None = None,
+    num_classes: int = 0,
+) -> torch.Tensor:
+    """L1 distance between the within-class spread of D's clip-level features, real vs fake.
+
+    Feature matching (:func:`feature_matching_loss`) compares means, which a generator that
+    makes one clip per class (the class mean) satisfies exactly; this term compares how far the
+    clips of one class lie from their class mean (per channel, time-averaged features), so a
+    collapsed class costs as much as its real spread. Real and fake batches share ``labels``.
+    """
+    if not fake_features:
+        raise ConfigError("train.feature_spread needs a discriminator that returns features")
+    total = fake_features[0].new_zeros((), dtype=torch.float32)
+    for real, fake in zip(real_features, fake_features):
+        real_clips = real.detach().float().reshape(real.shape[0], -1, real.shape[-1]).mean(1)
+        fake_clips = fake.float().reshape(fake.shape[0], -1, fake.shape[-1]).mean(1)
+        spread_real = _within_class_spread(real_clips, labels, num_classes)
+        spread_fake = _within_class_spread(fake_clips, labels, num_classes)
+        total = total + (spread_real - spread_fake).abs().mean()
+    return total / len(fake_features)
+
+
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
 

@@ -159,7 +159,7 @@ class Trainer:
         self.discriminator.requires_grad_(False)
         with self.autocast():
             real_features: list[torch.Tensor] = []
-            if tc.feature_matching > 0:
+            if tc.feature_matching > 0 or tc.feature_spread > 0:
                 # The D step's real features come from D before its update; matching them against
                 # fakes scored by the updated D would chase a stale target. They are constants for G,
                 # so no graph is kept (and no DDP reducer is involved: d_plain is unwrapped).
@@ -167,12 +167,22 @@ class Trainer:
                     _, real_features = self.d_plain(real.to(fake.dtype), labels)
             fake_logits, fake_features = self.d_plain(fake, labels)
             loss_adv = obj.generator_loss(tc.loss, obj.sequence_scores(fake_logits))
+            zero = torch.zeros((), device=self.device)
             loss_fm = (
-                obj.feature_matching_loss(real_features, fake_features)
-                if tc.feature_matching > 0
-                else torch.zeros((), device=self.device)
+                obj.feature_matching_loss(real_features, fake_features) if tc.feature_matching > 0 else zero
             )
-        loss_g = loss_adv + tc.feature_matching * loss_fm
+            loss_spread = (
+                obj.feature_spread_loss(real_features, fake_features, labels, self.generator.num_classes)
+                if tc.feature_spread > 0
+                else zero
+            )
+        loss_ms = obj.mode_seeking_loss(fake, z, labels) if tc.mode_seeking > 0 else zero
+        loss_g = (
+            loss_adv
+            + tc.feature_matching * loss_fm
+            + tc.feature_spread * loss_spread
+            + tc.mode_seeking * loss_ms
+        )
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         norm_g = self._clip(self.g_params)
@@ -189,6 +199,8 @@ class Trainer:
             ("loss_d", loss_d),
             ("loss_g", loss_adv),
             ("loss_fm", loss_fm),
+            ("loss_spread", loss_spread),
+            ("loss_ms", loss_ms),
             ("penalty", penalty),
             ("grad_norm_d", norm_d),
             ("grad_norm_g", norm_g),
