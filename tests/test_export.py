@@ -123,4 +123,8 @@ def test_torchscript_with_neural_vocoder(run, tmp_path):
     with torch.no_grad():
         audio = synth.vocoder(log_mel)
     assert got["audio"].shape == (2, 16 * 64)
-    torch.testing.assert_close(got["audio"], audio, rtol=1e-3, atol=1e-5)
+    # The traced vocoder runs its Griffin-Lim projections through torch.istft/stft, the eager one
+    # through the fast loop: float noise that grows with the projections and with the CPU's
+    # kernels (3e-5 of the peak on an AMD EPYC host). Export's own self-check allows 1e-4 of it.
+    peak = float(audio.abs().max())
+    torch.testing.assert_close(got["audio"], audio, rtol=1e-3, atol=1e-4 * peak)

