@@ -112,11 +112,17 @@ def held_out_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "generator": {"name": "gru", "hidden_size": 8, "num_layers": 1, "latent_dim": 4, "label_dim": 2},
         "discriminator": {"name": "gru", "hidden_size": 8, "num_layers": 1},
     }
-    from audiogan.training.loop import train
+    import contextlib
+    import io
 
-    lines: list[str] = []
-    train(data, root / "run", config, progress=False, announce=lines.append)
-    (root / "announce.txt").write_text("\n".join(lines))
+    from audiogan.config import to_toml
+
+    (root / "train.toml").write_text(to_toml(config))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        args = ["train", str(data), "--run", str(root / "run"), "--config", str(root / "train.toml")]
+        assert main([*args, "--no-progress"]) == 0
+    (root / "announce.txt").write_text(printed.getvalue())
     return root
 
 
@@ -131,6 +137,11 @@ def test_training_holds_out_clips_and_chooses_best_on_them(
 
     best = load_checkpoint(run / "checkpoints" / "best.pt")
     assert best["eval"]["measured_on"] == "held-out" and best["eval"]["held_out_clips"] == 2
+    # the end of training says which generator generate will use
+    assert (
+        f"best generator: {run / 'checkpoints' / 'best.pt'} (step {best['step']}, window FD "
+        f"{best['eval']['window_fd']:.2f} on held-out clips); generate, evaluate and export use it by default"
+    ) in announced
     # generate uses it by default, and says so
     out = tmp_path / "out"
     assert (

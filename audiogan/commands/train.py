@@ -154,11 +154,36 @@ def run(args: argparse.Namespace) -> int:
         print(f"see and hear it so far: {report_command(args.run, args.data_dir)}")
         return 130
     print(f"trained to step {result.step} ({result.skipped} skipped steps, {result.restores} restores)")
-    print(f"run folder: {result.run_dir}  (generator: {result.run_dir / 'generator.pt'})")
+    print(f"run folder: {result.run_dir}  (final generator: {result.run_dir / 'generator.pt'})")
+    best = best_line(result.run_dir)
+    if best:
+        print(best)
     if result.samples is not None:
         print(f"samples: {result.samples}")
     print(f"see and hear it: {report_command(args.run, args.data_dir)}")
     return 0
+
+
+def best_line(run_dir: Path) -> str | None:
+    """``best generator: step N (window FD x on held-out clips), used by generate by default``."""
+    from audiogan.checkpoint import load_checkpoint
+    from audiogan.errors import AudioganError
+
+    path = Path(run_dir) / "checkpoints" / "best.pt"
+    if not path.is_file():
+        return None
+    try:
+        state = load_checkpoint(path, kind="checkpoint")
+    except AudioganError:
+        return None
+    scores = state.get("eval") or {}
+    where = "held-out clips" if scores.get("measured_on") == "held-out" else "training clips"
+    fd = scores.get("window_fd")
+    measure = f"window FD {fd:.2f} on {where}" if isinstance(fd, float) else f"measured on {where}"
+    return (
+        f"best generator: {path} (step {state.get('step')}, {measure}); generate, evaluate and export "
+        "use it by default (--checkpoint last for the final one)"
+    )
 
 
 def report_command(run_dir: Path, data_dir: Path) -> str:
