@@ -14,8 +14,8 @@
    overlaps it and that event lies within it (+-0.1 s); split = more than one event, missed = none.
 
 Features are the cache's (audiogan.data.extract on the whole take, as prepare would store them);
-events come from :func:`audiogan.data.split.find_events` with default settings but the method
-and the merge gap.
+events come from :func:`audiogan.data.split.find_events` with default settings but the method,
+the merge gap and the onset delta; an ``auto`` row names the method it chose for the take.
 """
 
 from __future__ import annotations
@@ -29,15 +29,17 @@ import soundfile as sf
 
 from audiogan.config import FeatureConfig
 from audiogan.data.extract import extract
-from audiogan.data.split import SplitSettings, find_events, refine_onsets
+from audiogan.data.split import SplitSettings, choose_method, find_events, refine_onsets
 
 #: (method, gap_seconds, onset_delta) rows: the default first, then the alternatives.
 VARIANTS = [
+    ("auto", 0.0, 0.07),
     ("onset", 0.0, 0.07),
-    ("onset", 0.0, 0.02),
+    ("onset", 0.0, 0.03),
     ("onset", 0.0, 0.2),
     ("silence", 0.0, 0.07),
     ("silence", 0.1, 0.07),
+    ("silence", 0.25, 0.07),
 ]
 FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
 
@@ -117,8 +119,9 @@ def score_digits(events: list[tuple[int, int]], spans: list[tuple[float, float]]
     return {"digits": len(spans), "events": len(events), "whole": whole, "split": split, "missed": missed}
 
 
-def _name(method: str, gap: float, delta: float) -> str:
-    return f"{method}, gap {gap:g} s" + (f", delta {delta:g}" if method == "onset" else "")
+def _name(method: str, gap: float, delta: float, chosen: str) -> str:
+    name = f"{method}, gap {gap:g} s" + (f", delta {delta:g}" if method != "silence" else "")
+    return name + (f" (chose {chosen})" if method == "auto" else "")
 
 
 def main() -> None:
@@ -140,10 +143,16 @@ def main() -> None:
         for method, gap, delta in VARIANTS:
             settings = SplitSettings(method=method, gap_seconds=gap, onset_delta=delta)
             events = find_events(frames, fc, settings)
+            chosen = choose_method(frames, fc, settings)
             on_grid = np.array([start * frame + settings.pad_seconds for start, _ in events])
             refined = np.array(refine_onsets(Path(tmp) / "drums.wav", list(on_grid)))
             a, b = score_hits(on_grid, onsets), score_hits(refined, onsets)
-            cells = [_name(method, gap, delta), a["events"], f"{a['precision']:.3f}", f"{a['recall']:.3f}"]
+            cells = [
+                _name(method, gap, delta, chosen),
+                a["events"],
+                f"{a['precision']:.3f}",
+                f"{a['recall']:.3f}",
+            ]
             cells += [f"{a['median_ms']:.1f}", f"{b['median_ms']:.2f} (recall {b['recall']:.3f})"]
             print("| " + " | ".join(map(str, cells)) + " |")
         spans = digits_take(Path(tmp) / "digits.wav", args.seed)
@@ -160,7 +169,7 @@ def main() -> None:
             settings = SplitSettings(method=method, gap_seconds=gap, onset_delta=delta)
             r = score_digits(find_events(frames, fc8, settings), spans, fc8)
             cells = [
-                _name(method, gap, delta),
+                _name(method, gap, delta, choose_method(frames, fc8, settings)),
                 r["events"],
                 f"{r['whole']}/{r['digits']}",
                 r["split"],

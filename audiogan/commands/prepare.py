@@ -27,7 +27,7 @@ Files of any length are read in blocks (bounded memory). Long takes can be cut i
 events with --split: each event becomes a clip with its file's label, found on the cached frames
 (so trying other split settings decodes nothing again). The listing (file, start, end, label)
 goes to --listing (default: events.csv in the cache folder); --export-slices DIR writes every
-event as a WAV to listen to. Train on the same events with --set data.split=onset (and the
+event as a WAV to listen to. Train on the same events with --set data.split=auto (and the
 matching data.split_* settings).
 
 examples:
@@ -35,9 +35,9 @@ examples:
   audiogan prepare recordings/ --sample-rate 22050 --n-mels 64 --workers 4
   audiogan prepare /read-only/corpus --cache-dir ~/.cache/audiogan
   audiogan prepare recordings/ --set feature.f_max=7600
-  audiogan prepare takes/ --split                       # onsets (the default)
-  audiogan prepare drums/ --split --split-delta 0.02    # drum takes: weaker onsets cut too
-  audiogan prepare speech/ --split silence --split-gap 0.1 --export-slices slices/
+  audiogan prepare takes/ --split                       # auto: onsets on drum takes, pauses on speech
+  audiogan prepare drums/ --split onset --split-delta 0.03   # force onset cuts, at weaker onsets too
+  audiogan prepare speech/ --split silence --split-gap 0.25 --export-slices slices/
 """
 
 SHOW_NAMES = 3  # skipped files named per reason in the summary
@@ -88,10 +88,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cut.add_argument(
         "--split",
         nargs="?",
-        const="onset",
-        choices=["onset", "silence"],
-        help="cut every file into events: 'onset' (default; silence runs also cut at strong onsets, "
-        "for percussive takes) or 'silence' (runs of sound only, for speech with --split-gap 0.1)",
+        const="auto",
+        choices=["auto", "onset", "silence"],
+        help="cut every file into events: 'auto' (default: 'onset' on a percussive take, else "
+        "'silence' with --split-gap 0.25 at least), 'onset' (runs of sound also cut at onsets) or "
+        "'silence' (runs of sound only)",
     )
     cut.add_argument(
         "--split-db", type=float, metavar="DB", help="silence threshold below the loudest frame (40)"
@@ -102,13 +103,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--split-pad", type=float, metavar="S", help="seconds kept before each onset and after (0.03)"
     )
     cut.add_argument(
-        "--split-gap", type=float, metavar="S", help="sounds closer than S seconds are one event (0)"
+        "--split-gap",
+        type=float,
+        metavar="S",
+        help="sounds closer than S seconds are one event (0; 'auto' on speech: 0.25 at least)",
     )
     cut.add_argument(
         "--split-delta",
         type=float,
         metavar="D",
-        help="'onset': how strong an onset must be to cut (0.07; drums: 0.02 finds more hits)",
+        help="'onset' (and 'auto' on percussive takes): how strong an onset must be to cut (0.07)",
     )
     cut.add_argument("--listing", metavar="FILE", help="where the event listing goes (CSV)")
     cut.add_argument(
