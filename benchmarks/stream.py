@@ -2,6 +2,7 @@
 
     python -m benchmarks.stream                  # one hour (635 MB of WAV in a temporary folder)
     python -m benchmarks.stream --seconds 7200   # two hours
+    python -m benchmarks.stream --python /tmp/cpuvenv/bin/python   # measure another install's torch
 
 Writes a WAV of tones, noise bursts and silences in a known pattern, then, each in its own fresh
 process (so peak resident memory is that command's alone):
@@ -97,7 +98,14 @@ def main() -> None:
     parser.add_argument(
         "--work", type=Path, default=None, help="folder for the WAV and caches (default: temp)"
     )
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter whose install is measured (default: this one); e.g. a venv with the CPU "
+        "build of torch, which imports in far less memory than a CUDA build",
+    )
     args = parser.parse_args()
+    python = args.python
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         root = Path(tmp)
         folder = root / "data"
@@ -107,7 +115,7 @@ def main() -> None:
         env_threads = {**os.environ, "OMP_NUM_THREADS": "1"}
         os.environ.update(env_threads)
         prepare = [
-            sys.executable,
+            python,
             "-m",
             "audiogan",
             "prepare",
@@ -119,13 +127,13 @@ def main() -> None:
             "1",
         ]
         ours_s, ours_mib, ours_out = measure(prepare)
-        theirs_s, theirs_mib, _ = measure([sys.executable, "-c", LIBROSA, str(take)])
-        # What importing this machine's torch build costs before any audio is touched.
-        torch_s, torch_mib, _ = measure([sys.executable, "-c", "import torch, torchaudio"])
+        theirs_s, theirs_mib, _ = measure([python, "-c", LIBROSA, str(take)])
+        # What importing the measured install's torch build costs before any audio is touched.
+        torch_s, torch_mib, _ = measure([python, "-c", "import torch, torchaudio"])
         check = json.loads(
             measure(
                 [
-                    sys.executable,
+                    python,
                     "-c",
                     CHECK,
                     str(take),
@@ -152,7 +160,9 @@ def main() -> None:
     ]
     for name, wall, mib in rows:
         print(f"| {name} | {wall:.1f} | {audio_s / wall:.0f} | {mib:.0f} |")
-    print(f"| (only `import torch, torchaudio`, for scale) | {torch_s:.1f} | | {torch_mib:.0f} |")
+    version = measure([python, "-c", "import torch; print(torch.__version__)"])[2].strip().splitlines()[-1]
+    name = f"(only `import torch, torchaudio`, torch {version}, for scale)"
+    print(f"| {name} | {torch_s:.1f} | | {torch_mib:.0f} |")
     print()
     print(f"speed: prepare is {theirs_s / ours_s:.2f}x librosa's (start-up included on both sides)")
     above = ours_mib - torch_mib
