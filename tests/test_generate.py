@@ -195,7 +195,10 @@ def test_stream_waveform_equals_one_shot_with_a_local_vocoder(conv_synth):
     )
     assert [c.shape[0] for c in chunks] == [chunk_frames * HOP] * 6
     streamed = np.concatenate(chunks)
-    whole = conv_synth.generate(1, streamed.shape[0] / SR, labels="pluck", seed=2, normalise=False)[0]
+    # an endless stream has no end to fade: compare with a one-shot clip without the fade
+    whole = conv_synth.generate(
+        1, streamed.shape[0] / SR, labels="pluck", seed=2, normalise=False, fade_out_ms=0.0
+    )[0]
     np.testing.assert_allclose(streamed, whole, rtol=1e-4, atol=1e-6 * np.abs(whole).max())
 
 
@@ -529,3 +532,27 @@ def test_trim_silence_and_cli_option(run, tmp_path):
     )
     entry = json.loads((out / "manifest.json").read_text())["files"][0]
     assert 0 < entry["samples"] <= round(0.5 * SR) and entry["samples"] % HOP == 0
+
+
+def test_clips_end_in_a_fade_not_a_click(synth, run, tmp_path, capsys):
+    from audiogan.generation.sampling import fade_out
+
+    ramp = fade_out(np.ones(100, np.float32), 10)
+    assert ramp[-1] == 0.0 and np.all(ramp[:90] == 1.0) and np.all(np.diff(ramp[-11:]) <= 0)
+    plain = synth.generate(3, 0.5, seed=4, fade_out_ms=0.0)
+    faded = synth.generate(3, 0.5, seed=4)  # default: 20 ms
+    n = round(0.02 * SR)
+    for a, b in zip(plain, faded):
+        assert np.array_equal(a[:-n], b[:-n])  # only the last 20 ms change
+        assert np.abs(b[-1]) < 1e-6 and np.abs(b[-5:]).max() < np.abs(a[-5:]).max() + 1e-9
+    assert max(np.abs(a[-round(0.002 * SR) :]).max() for a in plain) > 10 * max(
+        np.abs(b[-round(0.002 * SR) :]).max() for b in faded
+    )
+    with pytest.raises(ConfigError, match="fade_out_ms"):
+        synth.generate(1, 0.2, fade_out_ms=-1.0)
+    out = tmp_path / "fade"
+    args = ["generate", str(run), "--out", str(out), "--seconds", "0.3", "--set", "vocoder.n_iter=2"]
+    assert main([*args, "--fade-out", "50"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["options"]["fade_out"] == 50.0
+    assert main([*args, "--fade-out", "nan", "--force"]) == 2
+    assert "--fade-out nan" in capsys.readouterr().err

@@ -104,6 +104,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DB",
         help="cut leading/trailing audio more than DB below the clip's loudest part",
     )
+    parser.add_argument(
+        "--fade-out",
+        type=float,
+        default=20.0,
+        metavar="MS",
+        help="fade the last MS milliseconds of every clip to silence, so a clip cut at --seconds "
+        "does not end in a click (default 20; 0 = none)",
+    )
     parser.add_argument("--plot", action="store_true", help="write a spectrogram PNG beside each clip")
     parser.add_argument(
         "--interpolate", type=_pair, metavar="A,B", help="walk from seed A to seed B (slerp of z)"
@@ -156,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--headroom {args.headroom}: must be <= 0 dBFS (a peak above full scale clips)")
     if not (0.0 <= args.max_gain < float("inf")):  # also refuses nan
         raise ConfigError(f"--max-gain {args.max_gain}: must be a finite number >= 0 dB")
+    if not 0 <= args.fade_out < float("inf"):
+        raise ConfigError(f"--fade-out {args.fade_out}: must be a finite number of milliseconds >= 0")
     if args.per_label is not None and (args.label or args.per_label < 1):
         raise ConfigError("--per-label N needs N >= 1 and no --label")
     synth = load(
@@ -194,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
             args.truncation,
             normalise=not args.no_normalise,
             trim_db=args.trim_silence,
+            fade_out_ms=args.fade_out,
         )
     options = {
         k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("debug", "strict", "force")

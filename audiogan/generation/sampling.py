@@ -16,10 +16,12 @@ from torch import nn
 from audiogan.config import FeatureConfig
 
 __all__ = [
+    "FADE_OUT_MS",
     "OverlapVocoder",
     "RngStream",
     "crossfade_samples",
     "dbfs",
+    "fade_out",
     "fit_length",
     "latent",
     "slerp",
@@ -179,6 +181,21 @@ def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
 def dbfs(peak: float) -> float:
     """A linear peak in dBFS (``-inf`` for silence)."""
     return 20 * math.log10(peak) if peak > 0 else float("-inf")
+
+
+# A clip that stops at full level ends in a click; a short raised-cosine fade is inaudible as a fade.
+FADE_OUT_MS = 20.0
+
+
+def fade_out(audio: np.ndarray, samples: int) -> np.ndarray:
+    """``audio`` with its last ``samples`` samples faded to zero by a raised cosine (a copy)."""
+    n = min(int(samples), audio.shape[-1])
+    if n <= 0:
+        return audio
+    out = np.array(audio, dtype=np.float32, copy=True)
+    ramp = 0.5 + 0.5 * np.cos(np.pi * (np.arange(1, n + 1) / n))  # just below 1 ... exactly 0
+    out[..., -n:] *= ramp.astype(np.float32)
+    return out
 
 
 def trim_silence(audio: np.ndarray, hop: int, trim_db: float) -> np.ndarray:

@@ -31,10 +31,12 @@ from audiogan.config import FeatureConfig
 from audiogan.errors import ConfigError
 from audiogan.features import MelFrontEnd
 from audiogan.generation.sampling import (
+    FADE_OUT_MS,
     OverlapVocoder,
     RngStream,
     crossfade_samples,
     dbfs,
+    fade_out,
     fit_length,
     latent,
     slerp,
@@ -343,11 +345,16 @@ class Synthesizer:
         normalise: bool = True,
         trim_db: float | None = None,
         max_gain_db: float | None = None,
+        fade_out_ms: float = FADE_OUT_MS,
     ) -> list[Clip]:
         """Make one :class:`Clip` per request, ``seconds`` long (exactly, unless trimmed).
 
         :param max_gain_db: ceiling on the normalisation gain (None: this synthesizer's ``max_gain_db``).
+        :param fade_out_ms: the last this many milliseconds fade to silence (raised cosine), so a clip
+            cut at ``seconds`` does not end in a click; 0 leaves the end as the vocoder made it.
         """
+        if not fade_out_ms >= 0:
+            raise ConfigError(f"fade_out_ms={fade_out_ms!r} must be >= 0")
         if batch_size < 1:
             raise ConfigError(f"batch_size={batch_size} must be >= 1")
         if truncation is not None and not truncation > 0:
@@ -363,7 +370,7 @@ class Synthesizer:
             waves = torch.cat([self.vocode(mels[i : i + step]) for i in range(0, len(batch), step)])
             for request, wave in zip(batch, waves):
                 audio = fit_length(wave.cpu().numpy().astype(np.float32), n_samples)
-                clips.append(self._finish(audio, request, normalise, trim_db, max_gain_db))
+                clips.append(self._finish(audio, request, normalise, trim_db, max_gain_db, fade_out_ms))
         return clips
 
     def generate(
@@ -377,6 +384,7 @@ class Synthesizer:
         normalise: bool = True,
         trim_db: float | None = None,
         max_gain_db: float | None = None,
+        fade_out_ms: float = FADE_OUT_MS,
     ) -> list[np.ndarray]:
         """``n`` clips of ``seconds`` each as float32 arrays at :attr:`sample_rate`.
 
@@ -389,9 +397,17 @@ class Synthesizer:
         :param max_gain_db: raise no clip by more than this many dB when normalising (None: this
             synthesizer's ``max_gain_db``, 40 by default); a quieter clip stays below the headroom
             and is reported with a warning.
+        :param fade_out_ms: the length of the fade to silence at the end (0: none).
         """
         clips = self.render(
-            self.requests(n, labels, seed), seconds, batch_size, truncation, normalise, trim_db, max_gain_db
+            self.requests(n, labels, seed),
+            seconds,
+            batch_size,
+            truncation,
+            normalise,
+            trim_db,
+            max_gain_db,
+            fade_out_ms,
         )
         return [clip.audio for clip in clips]
 
@@ -402,6 +418,7 @@ class Synthesizer:
         normalise: bool,
         trim_db: float | None,
         max_gain_db: float | None = None,
+        fade_out_ms: float = 0.0,
     ) -> Clip:
         if not np.isfinite(audio).all():
             raise ConfigError(
@@ -410,6 +427,7 @@ class Synthesizer:
             )
         if trim_db is not None:
             audio = trim_silence(audio, self.feature_config.hop_length, trim_db)
+        audio = fade_out(audio, round(fade_out_ms * self.sample_rate / 1000.0))
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         silent = peak < SILENCE_PEAK
         gain, capped = 1.0, False
