@@ -240,9 +240,12 @@ def test_training_logs_within_class_diversity(tmp_path) -> None:
         assert r["diversity_within_ratio"] == pytest.approx(
             r["diversity_within"] / r["diversity_within_real"]
         )
+        # clip-level figures: generated clips are the real median length, so near the real lengths
+        assert 0 < r["length_mean"] <= SECONDS + 0.05 and 0 <= r["length_w1"] < SECONDS and r["clip_fd"] >= 0
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {"eval/diversity_within", "eval/diversity_within_ratio", "eval/diversity_within_real"} <= tags
+    assert {"eval/length_mean", "eval/length_w1", "eval/clip_fd"} <= tags
     logged = [e.value for e in events.Scalars("eval/diversity_within_ratio")]
     assert logged == pytest.approx([r["diversity_within_ratio"] for r in records], rel=1e-5)

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from audiogan.cli import main
@@ -32,6 +33,9 @@ METRIC_KEYS = {
     "coverage_per_class",
     "accuracy",
     "inception_score",
+    "length_mean",
+    "length_w1",
+    "clip_fd",
 }
 
 
@@ -273,7 +277,10 @@ def test_evaluate_during_training_is_repeatable_and_leaves_the_rng_alone(corpora
         "diversity_within",
         "diversity_within_real",
         "diversity_within_ratio",
-    } and all(v > 0 for v in first.values())
+        "length_mean",
+        "length_w1",
+        "clip_fd",
+    } and all(v >= 0 for v in first.values())
     # an untrained generator is much farther from the data than the data itself
     assert first["window_fd"] > 3 * evaluator.score([dataset.clip(i) for i in range(len(dataset))])
 
@@ -320,3 +327,50 @@ def test_scores_the_output_folder_of_audiogan_generate(
     gen = result["results"]["generated"]
     assert gen["clips"] == 6 and gen["accuracy"] is not None  # labels read from label-<name>_ file names
     assert result["settings"]["vocoder"] is None and result["generated_dir"] == str(out)
+
+
+def test_clip_level_figures_see_length_and_ignore_silence(
+    tiny_run: Path, corpora: dict[str, Path], tmp_path: Path
+) -> None:
+    """The same real clips with silence around them keep their length; the same sounds played twice
+    in a row are twice as long, which the length figures see."""
+    import soundfile as sf
+
+    padded, doubled = tmp_path / "padded", tmp_path / "doubled"
+    for path in sorted(corpora["gen"].rglob("*.wav")):
+        audio, sr = sf.read(path, dtype="float32")
+        rel = path.relative_to(corpora["gen"])
+        for root, out in (
+            (padded, np.concatenate([np.zeros(sr // 5), audio, np.zeros(sr // 5)])),
+            (doubled, np.concatenate([audio, audio])),
+        ):
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(root / rel, out.astype(np.float32), sr)
+    plain = evaluate(tiny_run, corpora["real"], generated_dir=corpora["gen"], k=4)["results"]
+    quiet = evaluate(tiny_run, corpora["real"], generated_dir=padded, k=4)["results"]["generated"]
+    twice = evaluate(tiny_run, corpora["real"], generated_dir=doubled, k=4)["results"]["generated"]
+    fresh, real = plain["generated"], plain["real"]
+    assert 0.2 < real["length_mean"] < 0.45 and real["length_w1"] < 0.05
+    assert abs(quiet["length_mean"] - fresh["length_mean"]) < 0.02 and quiet["length_w1"] < 0.05
+    assert twice["length_mean"] > 1.8 * fresh["length_mean"] and twice["length_w1"] > 0.2
+    assert twice["clip_fd"] > fresh["clip_fd"]
+
+
+def test_clip_metrics_known_values() -> None:
+    from audiogan.config import FeatureConfig
+    from audiogan.evaluation.clips import clip_fd, nonsilent_seconds, wasserstein_1d
+
+    fc = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=80, n_mels=4)
+    fc.mel_mean, fc.mel_std, fc.norm_scale = [0.0] * 4, [1.0] * 4, 1.0
+    clip = np.full((20, 4), -10.0)  # natural-log magnitude: -87 dB below the loud frames
+    clip[5:15] = 0.0
+    clip[9] = -1.0  # a dip of 8.7 dB inside the sound does not end it
+    assert nonsilent_seconds(clip, fc) == pytest.approx(10 * 80 / 8000)
+    assert nonsilent_seconds(clip, fc, top_db=5.0) == pytest.approx(10 * 80 / 8000)
+    assert nonsilent_seconds(np.zeros((0, 4)), fc) == 0.0
+    assert wasserstein_1d([0.0, 1.0, 2.0], [1.0, 2.0, 3.0]) == pytest.approx(1.0)
+    assert wasserstein_1d([0.0] * 10, [0.5] * 7) == pytest.approx(0.5)
+    rng = np.random.default_rng(0)
+    sets = [rng.standard_normal((30, 4)) for _ in range(40)]
+    shifted = [s + 1.0 for s in sets]
+    assert clip_fd(sets, sets) < 1e-6 and clip_fd(sets, shifted) > 3.0

@@ -30,6 +30,7 @@ from audiogan.config import FeatureConfig
 from audiogan.data.audio import AUDIO_EXTENSIONS, load_audio
 from audiogan.errors import ConfigError, DataError
 from audiogan.evaluation import metrics
+from audiogan.evaluation.clips import clip_scores
 from audiogan.features import MelFrontEnd
 from audiogan.runtime import one_thread
 
@@ -254,8 +255,11 @@ class Scorer:
         seed: int,
         class_names: Sequence[str] = (),
         coverage_k: int = COVERAGE_K,
+        feature_config: FeatureConfig | None = None,
     ):
         self.k, self.seed, self.coverage_k = k, seed, coverage_k
+        self.feature_config = feature_config  # for clip lengths (frames -> level, seconds)
+        self.reference_sequences = reference.sequences
         self.class_names = list(class_names)
         try:
             self.fd = metrics.WindowFD(reference.sequences, k=k, pca_dim=pca_dim)
@@ -333,6 +337,9 @@ class Scorer:
         out["diversity"] = metrics.diversity(self.ruler(embeddings), seed=self.seed)
         out["diversity_ratio"] = out["diversity"] / self.reference_diversity
         out.update(self.collapse(candidate, embeddings))
+        out.update(length_mean=None, length_w1=None, clip_fd=None)
+        if self.feature_config is not None and self.feature_config.has_stats:
+            out.update(clip_scores(self.reference_sequences, candidate.sequences, self.feature_config))
         out["accuracy"] = out["inception_score"] = None
         if self.classifier is not None:
             probs = self.classifier.predict_proba(embeddings)
@@ -465,7 +472,7 @@ def evaluate(
             gauss_sequences[i] = seq
     gaussian = EvalSet(gauss_sequences, held_out.labels)
 
-    scorer = Scorer(reference, len(class_names), k, pca_dim, ndb_bins, seed, class_names)
+    scorer = Scorer(reference, len(class_names), k, pca_dim, ndb_bins, seed, class_names, feature_config=fc)
     sets = {"generated": generated, "real": held_out, "gaussian": gaussian}
     result = {
         "format": FORMAT,
@@ -542,6 +549,9 @@ ROWS = (
     ("pooled diversity / real", "diversity_ratio", "{:.2f}"),
     ("within-class diversity / real", "diversity_within_ratio", "{:.2f}"),
     ("coverage", "coverage", "{:.2f}"),
+    ("non-silent length, mean s", "length_mean", "{:.3f}"),
+    ("length W1 to reference, s", "length_w1", "{:.3f}"),
+    ("clip FD (per-clip statistics)", "clip_fd", "{:.2f}"),
     ("clips", "clips", "{}"),
 )
 #: The columns of the table: result key, title.

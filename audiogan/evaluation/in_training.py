@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from audiogan.config import FeatureConfig
 from audiogan.evaluation import metrics
+from audiogan.evaluation.clips import clip_scores
 
 if TYPE_CHECKING:
     from audiogan.data.dataset import FeatureSet
@@ -31,10 +33,20 @@ class TrainingEvaluator(metrics.WindowFD):
     """
 
     def __init__(
-        self, real_sequences: list[np.ndarray], labels: np.ndarray, k: int = 8, pca_dim: int = 64
+        self,
+        real_sequences: list[np.ndarray],
+        labels: np.ndarray,
+        k: int = 8,
+        pca_dim: int = 64,
+        feature_config: FeatureConfig | None = None,
     ) -> None:
         super().__init__(real_sequences, k=k, pca_dim=pca_dim)
         self.labels = np.asarray(labels, dtype=np.int64)
+        # with the run's FeatureConfig (its statistics) the clip-level figures are scored too
+        self.feature_config = (
+            feature_config if feature_config is not None and feature_config.has_stats else None
+        )
+        self.real_sequences = list(real_sequences)
         embeddings = metrics.clip_embeddings(real_sequences)
         self.mean, self.std = embeddings.mean(0), embeddings.std(0) + 1e-6
         self.diversity_within, _ = metrics.diversity_within(self.standardise(embeddings), self.labels)
@@ -75,6 +87,7 @@ def training_evaluator(
         np.asarray(dataset.labels)[index],
         k=k,
         pca_dim=pca_dim,
+        feature_config=dataset.feature_config,
     )
 
 
@@ -92,7 +105,8 @@ def evaluate_during_training(
     Fixed latents (``seed``) so successive evaluations differ only by the weights; labels cycle
     through the classes of a conditional generator. Torch's global RNG (the generator's per-frame
     noise) is forked, so evaluating does not change what training draws next (exact resume).
-    ``n_frames`` defaults to the median real clip length of ``evaluator``.
+    ``n_frames`` defaults to the median real clip length of ``evaluator``. With the run's
+    FeatureConfig the clip-level figures (``length_mean``, ``length_w1``, ``clip_fd``) are added.
     """
     device = next(generator.parameters()).device
     n_frames = n_frames or max(evaluator.median_frames, evaluator.k)
@@ -113,4 +127,7 @@ def evaluate_during_training(
     if isinstance(evaluator, TrainingEvaluator):
         classes = labels.cpu().numpy() if labels is not None else np.full(num_clips, -1)
         scores.update(evaluator.collapse_scores(sequences, classes))
+        if evaluator.feature_config is not None:
+            clip = clip_scores(evaluator.real_sequences, sequences, evaluator.feature_config)
+            scores.update({key: value for key, value in clip.items() if np.isfinite(value)})
     return scores
