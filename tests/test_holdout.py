@@ -132,6 +132,7 @@ def test_training_holds_out_clips_and_chooses_best_on_them(
     run = held_out_run / "run"
     announced = (held_out_run / "announce.txt").read_text()
     assert "held out:    2 clips (8%), never trained on; best.pt is chosen on them" in announced
+    assert "too short:   none" in announced
     assert json.loads((run / "data.json").read_text())["held_out"].startswith("2 clips")
     from audiogan.checkpoint import load_checkpoint
 
@@ -161,3 +162,24 @@ def test_holdout_setting_is_checked(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"train\.holdout=0\.7"):
         resolve_config({"train": {"holdout": 0.7}})
+
+
+def test_clips_shorter_than_the_crop_are_counted_by_class_not_dropped_silently(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    write_folder(root / "long", {"a": 3, "b": 3}, seconds=0.3)  # 38 frames each
+    write_folder(root / "short", {"a": 2, "b": 1}, seconds=0.08)  # 11 frames each
+    for kind in ("long", "short"):  # one folder per class: a/ and b/ hold both lengths
+        for label in ("a", "b"):
+            for f in (root / kind / label).iterdir():
+                (root / label).mkdir(exist_ok=True)
+                f.rename(root / label / f"{kind}-{f.name}")
+            (root / kind / label).rmdir()
+        (root / kind).rmdir()
+    ds = load_dataset(root, FC, progress=False)
+    sampler = SequenceSampler(ds, batch_size=2, seq_frames=16, seed=0)
+    assert sampler.too_short() == {"a": 2, "b": 1}
+    line = sampler.describe_short()
+    assert line.startswith("3 of 9 clips (33%) are shorter than the 16-frame crop (0.13 s) and never sampled")
+    assert "(a 2, b 1)" in line and "data.pad_short=true" in line
+    padded = SequenceSampler(ds, batch_size=2, seq_frames=16, seed=0, pad_short=True)
+    assert padded.too_short() == {} and padded.describe_short().startswith("none")

@@ -514,6 +514,34 @@ class SequenceSampler:
                 self.groups.append(group)
         self._floor = np.float32(math.log(dataset.feature_config.log_floor))
 
+    def too_short(self) -> dict[str, int]:
+        """Clips never sampled because they are shorter than the crop, per class name (``""`` when
+        unlabelled); empty with ``pad_short`` (every clip is sampled, padded)."""
+        if self.pad_short:
+            return {}
+        short = np.flatnonzero(self.dataset.lengths < self.seq_frames)
+        if not self.dataset.num_classes:
+            return {"": int(short.size)} if short.size else {}
+        names = self.dataset.class_names
+        counts = np.bincount(self.dataset.labels[short], minlength=len(names))
+        return {names[c]: int(n) for c, n in enumerate(counts) if n}
+
+    def describe_short(self) -> str:
+        """One line for the start of training: how many clips the crop length leaves out, by class."""
+        counts = self.too_short()
+        if not counts:
+            return "none" if not self.pad_short else "none (shorter clips are padded: data.pad_short)"
+        total, clips = sum(counts.values()), len(self.dataset)
+        fc = self.dataset.feature_config
+        seconds = self.seq_frames * fc.hop_length / fc.sample_rate
+        by_class = ", ".join(f"{name} {n}" for name, n in counts.items() if name)
+        return (
+            f"{total} of {clips} clips ({100.0 * total / clips:.0f}%) are shorter than the "
+            f"{self.seq_frames}-frame crop ({seconds:.2f} s) and never sampled"
+            + (f" ({by_class})" if by_class else "")
+            + "; lower train.seq_frames or set data.pad_short=true to use them"
+        )
+
     def __iter__(self) -> SequenceSampler:
         return self
 

@@ -521,6 +521,7 @@ def _train(
             "step": trainer.step_count,
             "time": time.time(),
             "held_out": session.describe_holdout(),
+            "too_short": session.sampler.too_short(),
         }
     )
     if announce is not None and rank == 0:
@@ -531,6 +532,7 @@ def _train(
             f"device:      {describe_device(device)}, {threads} thread{'s' * (threads != 1)}{processes}",
             f"defaults:    {describe_profile(config)}",
             f"held out:    {session.describe_holdout()}",
+            f"too short:   {session.sampler.describe_short()}",
             f"run folder:  {run.root}{start}",
             f"budget:      {describe_budget(tc)}",
         ]
