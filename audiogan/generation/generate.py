@@ -152,7 +152,7 @@ def describe_generator(synth: Synthesizer) -> str:
     step = meta.get("step")
     text = f"generator: {shown} (step {step}, EMA)" if step is not None else f"generator: {shown} (EMA)"
     chosen = meta.get("checkpoint") or {}
-    if chosen.get("measured_on") and Path(str(source)).name == "best.pt":
+    if chosen.get("measured_on"):  # only best.pt records what it was chosen on
         clips = "held-out clips" if chosen["measured_on"] == "held-out" else "training clips"
         fd = chosen.get("window_fd")
         text += f", best window FD {fd:.2f} on {clips}" if isinstance(fd, float) else f", best on {clips}"

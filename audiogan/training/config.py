@@ -265,18 +265,19 @@ def profile_for(device: torch.device) -> str:
 
 
 def resolve_with_profile(
-    tree: Mapping[str, Any] | None, overrides: Sequence[str], device: torch.device
+    tree: Mapping[str, Any] | None, overrides: Sequence[str], device: torch.device | None = None
 ) -> RunConfig:
     """:func:`resolve_config` with the device profile's defaults (:data:`PROFILES`) below ``tree``.
 
     ``train.profile`` (from ``tree`` or ``overrides``) names the profile; ``auto`` picks it by
-    ``device``. The result's ``train.profile`` is the name used (``none``: no profile), so the run's
-    config.toml records it and a resume needs no device to know its settings.
+    ``device`` (default: the one ``train.device`` selects). The result's ``train.profile`` is the
+    name used (``none``: no profile), so the run's config.toml records it and a resume needs no
+    device to know its settings.
     """
     first = resolve_config(tree, overrides)
     name = first.train.profile
     if name == "auto":
-        name = profile_for(device)
+        name = profile_for(device if device is not None else select_device(first.train.device))
     if name == "none":
         return first
     base = copy.deepcopy(dict(tree or {}))

@@ -429,8 +429,7 @@ def train(
     elif isinstance(config, RunConfig):  # already resolved by the caller: no profile is applied
         config = resolve_config(config.to_tree(), overrides) if overrides else config
     else:  # a tree (TOML, CLI): settings it leaves unset come from the device's profile
-        first = resolve_config(config, overrides)
-        config = resolve_with_profile(config, overrides, select_device(first.train.device))
+        config = resolve_with_profile(config, overrides)
     assert isinstance(config, RunConfig)
     tc = config.train
     run.keep = tc.keep_checkpoints
