@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import math
 import pickle
 import time
 import zipfile
@@ -23,6 +24,7 @@ from torch import nn
 
 from audiogan import __version__
 from audiogan.config import FeatureConfig
+from audiogan.data.whole import FRAME_LIMIT
 from audiogan.errors import AudioganError, CheckpointError
 from audiogan.fileio import atomic_write
 from audiogan.plugins import Registry, resolve_registry
@@ -152,9 +154,13 @@ def generator_file(
     feature_config: FeatureConfig,
     class_names: list[str],
     step: int,
+    sound: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``generator.pt`` payload (see the run-folder contract)."""
+    """The ``generator.pt`` payload (see the run-folder contract). ``sound`` is :func:`sound_record`
+    of a whole-sound run (how its clips end); crop-mode runs have none."""
+    extra = {"sound": dict(sound)} if sound else {}
     return {
+        **extra,
         "format": "audiogan-generator",
         "format_version": FORMAT_VERSION,
         "audiogan_version": __version__,
@@ -187,10 +193,28 @@ def checkpoint_generator_file(
         name = str(config.pop("name", None) or state["components"]["generator"]["name"])
         step = int(state["step"])
         record = {"name": name, "config": config, "state_dict": state["ema"]}
+        sound = sound_record(state["config"].get("data") or {}, feature_config)
     except (KeyError, TypeError, ValueError, AudioganError) as exc:
         raise CheckpointError(f"{path}: malformed training checkpoint: {exc}") from None
     module = build_component(registry, "generator", record, feature_config, len(class_names), path)
-    return generator_file(registry, name, module, feature_config, class_names, step)
+    return generator_file(registry, name, module, feature_config, class_names, step, sound)
+
+
+def sound_record(data: Mapping[str, Any], feature_config: FeatureConfig) -> dict[str, Any] | None:
+    """What generation needs from a whole-sound run's resolved ``[data]`` settings: the canvas in
+    frames, the trim threshold, the frames kept after a sound and the frames' bound
+    (:func:`audiogan.data.whole.bound_frames`); None for a crop-mode run."""
+    if data.get("mode") != "whole" or data.get("canvas_seconds") is None:
+        return None
+    frame = feature_config.hop_length / feature_config.sample_rate
+    return {
+        "mode": "whole",
+        # the canvas was recorded as frames x frame seconds: undo that without float creep
+        "canvas_frames": max(1, math.ceil(float(data["canvas_seconds"]) / frame - 1e-6)),
+        "trim_db": float(data.get("trim_db", 40.0)),
+        "pad_frames": max(0, round(float(data.get("trim_pad_seconds", 0.0)) / frame)),
+        "frame_limit": FRAME_LIMIT,  # generated frames are bounded as the real ones were
+    }
 
 
 @dataclasses.dataclass

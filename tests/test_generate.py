@@ -70,6 +70,9 @@ def train_tiny_run(root: Path) -> Path:
             "sample_frames": 16,
             "device": "cpu",
         },
+        # crop mode: these tests are about clips of any asked length and endless streams;
+        # tests/test_whole.py covers whole-sound runs (learned lengths)
+        "data": {"mode": "crop"},
         "feature": {"sample_rate": SR, "n_fft": 256, "hop_length": HOP, "n_mels": N_MELS},
         "generator": {"name": "gru", "hidden_size": 16, "num_layers": 1, "latent_dim": 8, "label_dim": 4},
         "discriminator": {"name": "gru", "hidden_size": 16, "num_layers": 1},

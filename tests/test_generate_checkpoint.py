@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import audiogan
-from audiogan.checkpoint import generator_file, load_checkpoint, save_checkpoint
+from audiogan.checkpoint import generator_file, load_checkpoint, save_checkpoint, sound_record
 from audiogan.cli import main
 from audiogan.config import FeatureConfig
 from audiogan.errors import CheckpointError
@@ -64,7 +64,8 @@ def generator_pt_from(checkpoint: Path, dest: Path) -> Path:
     fc = FeatureConfig.from_dict(state["feature_config"])
     module = registry.build("generator", name, config, fc, len(state["class_names"]))
     module.load_state_dict(state["ema"])
-    payload = generator_file(registry, name, module, fc, state["class_names"], state["step"])
+    sound = sound_record(state["config"]["data"], fc)  # a whole-sound run's clip ends
+    payload = generator_file(registry, name, module, fc, state["class_names"], state["step"], sound)
     return save_checkpoint(payload, dest / "generator.pt")
 
 

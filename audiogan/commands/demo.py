@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     requests = [r for name in synth.class_names for r in synth.requests(args.per_class, name, seed=0)]
     with warnings.catch_warnings(record=True) as caught:  # shown as one line each, below
         warnings.simplefilter("always")
-        clips = synth.render(requests, seconds=1.0)
+        clips = synth.render(requests)  # learned lengths for a whole-sound run, else 1 s
     for warning in caught:
         print(f"audiogan: warning: {warning.message}")
     manifest = write_clips(

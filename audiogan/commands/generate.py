@@ -49,7 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--n", type=int, default=1, help="clips per label (default 1)")
     parser.add_argument(
-        "--seconds", type=float, default=2.0, help="length of each clip in seconds, any length (default 2)"
+        "--seconds",
+        type=float,
+        default=None,
+        help="length of each clip in seconds, any length. Default: a whole-sound run (data.mode=whole) "
+        "gives each clip its own learned length; a crop-mode run makes 2 s. Forced on a whole-sound "
+        "run, a shorter sound is followed by silence and a longer one is cut with the --fade-out fade",
     )
     parser.add_argument(
         "--label",
@@ -199,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         clips = synth.render(
             requests,
-            args.seconds,
+            args.seconds if args.seconds is not None or synth.sound is not None else 2.0,
             args.batch_size,
             args.truncation,
             normalise=not args.no_normalise,

@@ -188,8 +188,11 @@ def _size(n_bytes: float) -> str:
 def summary(ds: Any) -> str:
     """The human-readable report printed by ``audiogan prepare``: the dataset's own description
     (:meth:`~audiogan.data.dataset.FeatureSet.describe`, which training prints too) plus the cache."""
+    from audiogan.data.whole import describe_auto
+
     lines = ds.describe(show=SHOW_NAMES)
     lines.insert(1, f"cache:       {ds.cache_dir} ({_size(ds.build.get('cache_bytes', 0))})")
+    lines.extend(describe_auto(ds))
     how = (
         "cache was up to date"
         if ds.build.get("cache_hit")

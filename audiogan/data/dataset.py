@@ -11,6 +11,8 @@ crops padded with silence teach the generator a silence the real clips do not ha
 ``pad_short=True`` they are used, placed at the start of the crop, padded with the silence value
 (``log(log_floor)``, normalised) and marked False in the batch mask. When no clip (or no clip of
 some class) is long enough and ``pad_short`` is off, the sampler raises a DataError that says so.
+Given a :class:`~audiogan.data.whole.WholeSounds` layout, the sampler draws whole-sound examples
+instead (every clip's sound on a canvas of silence; see :mod:`audiogan.data.whole`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import torch
 from audiogan.config import FeatureConfig
 from audiogan.data import audio, cache
 from audiogan.data.split import SplitSettings, find_events, refine_onsets
+from audiogan.data.whole import WholeSounds, describe_too_short
 from audiogan.errors import DataError
 
 __all__ = ["Batch", "FeatureSet", "SequenceSampler", "load_dataset", "format_duration", "DEFAULT_MIN_SECONDS"]
@@ -466,7 +469,10 @@ class SequenceSampler:
         rank: int = 0,
         world_size: int = 1,
         exclude: np.ndarray | None = None,
+        whole: WholeSounds | None = None,
     ) -> None:
+        if whole is not None:  # whole-sound examples: the canvas is the sequence length
+            seq_frames = whole.canvas
         if batch_size < 1 or seq_frames < 1:
             raise DataError(f"batch_size={batch_size} and seq_frames={seq_frames} must both be >= 1")
         if not 0 <= rank < world_size:
@@ -480,9 +486,13 @@ class SequenceSampler:
         self.rank = int(rank)
         self.world_size = int(world_size)
         self.batches_drawn = 0
-        eligible = (
-            np.arange(len(dataset)) if pad_short else np.flatnonzero(dataset.lengths >= self.seq_frames)
-        )
+        self.whole = whole
+        if whole is not None:
+            eligible = np.setdiff1d(np.arange(len(dataset)), whole.too_short())
+        elif pad_short:
+            eligible = np.arange(len(dataset))
+        else:
+            eligible = np.flatnonzero(dataset.lengths >= self.seq_frames)
         if exclude is not None and len(exclude):  # the held-out slice (audiogan.data.holdout)
             eligible = np.setdiff1d(eligible, np.asarray(exclude, dtype=np.int64))
         if eligible.size == 0:
@@ -494,7 +504,7 @@ class SequenceSampler:
                 "lower --seq-frames or turn on padding of short clips (pad_short)"
             )
         self.eligible = eligible
-        if eligible.size < 0.5 * len(dataset):
+        if whole is None and eligible.size < 0.5 * len(dataset):
             # Not an error (long crops can be the right choice), but most of the data goes unused.
             warnings.warn(
                 f"only {eligible.size} of {len(dataset)} clips in {dataset.root} "
@@ -516,10 +526,14 @@ class SequenceSampler:
 
     def too_short(self) -> dict[str, int]:
         """Clips never sampled because they are shorter than the crop, per class name (``""`` when
-        unlabelled); empty with ``pad_short`` (every clip is sampled, padded)."""
-        if self.pad_short:
+        unlabelled); empty with ``pad_short`` (every clip is sampled, padded). In whole-sound mode,
+        the clips whose sound is under :data:`~audiogan.data.whole.MIN_FRAMES` frames."""
+        if self.whole is not None:
+            short = self.whole.too_short()
+        elif self.pad_short:
             return {}
-        short = np.flatnonzero(self.dataset.lengths < self.seq_frames)
+        else:
+            short = np.flatnonzero(self.dataset.lengths < self.seq_frames)
         if not self.dataset.num_classes:
             return {"": int(short.size)} if short.size else {}
         names = self.dataset.class_names
@@ -530,11 +544,15 @@ class SequenceSampler:
         """One line for the start of training: how many clips the crop length leaves out, by class."""
         counts = self.too_short()
         if not counts:
+            if self.whole is not None:
+                return "none (whole sounds: every clip is trained on)"
             return "none" if not self.pad_short else "none (shorter clips are padded: data.pad_short)"
+        if self.whole is not None:
+            return describe_too_short(self.dataset, self.whole)
         total, clips = sum(counts.values()), len(self.dataset)
+        by_class = ", ".join(f"{name} {n}" for name, n in counts.items() if name)
         fc = self.dataset.feature_config
         seconds = self.seq_frames * fc.hop_length / fc.sample_rate
-        by_class = ", ".join(f"{name} {n}" for name, n in counts.items() if name)
         return (
             f"{total} of {clips} clips ({100.0 * total / clips:.0f}%) are shorter than the "
             f"{self.seq_frames}-frame crop ({seconds:.2f} s) and never sampled"
@@ -562,6 +580,11 @@ class SequenceSampler:
         else:
             picks = self.eligible[rng.integers(self.eligible.size, size=B)]
         frames = np.empty((B, T, ds.feature_config.n_mels), dtype=np.float32)
+        labels = torch.from_numpy(ds.labels[picks]) if ds.num_classes else None
+        if self.whole is not None:
+            for b, i in enumerate(picks.tolist()):
+                self.whole.example(ds, i, frames[b])
+            return Batch(torch.from_numpy(frames), labels, torch.ones((B, T), dtype=torch.bool))
         mask = np.zeros((B, T), dtype=bool)
         for b, i in enumerate(picks.tolist()):
             length = int(ds.lengths[i])
@@ -575,7 +598,6 @@ class SequenceSampler:
                 frames[b, length:] = self._floor  # silence, so it normalises to ds.silence
                 mask[b, :length] = True
         frames = ds.normalise(frames)
-        labels = torch.from_numpy(ds.labels[picks]) if ds.num_classes else None
         return Batch(torch.from_numpy(frames), labels, torch.from_numpy(mask))
 
     def state_dict(self) -> dict[str, int]:

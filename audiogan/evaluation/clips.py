@@ -21,28 +21,20 @@ from collections.abc import Sequence
 import numpy as np
 
 from audiogan.config import FeatureConfig
+from audiogan.data.trim import SILENCE_DB, denormalise, loud_span
 from audiogan.evaluation import metrics
 
 __all__ = ["SILENCE_DB", "clip_fd", "clip_scores", "nonsilent_seconds", "wasserstein_1d"]
 
-# Frames this far below a clip's loudest frame are silence (librosa.effects.split's default top_db).
-SILENCE_DB = 40.0
-
 
 def nonsilent_seconds(sequence: np.ndarray, fc: FeatureConfig, top_db: float = SILENCE_DB) -> float:
     """Seconds from the first to the last frame of ``sequence (T, M)`` within ``top_db`` dB of its
-    loudest frame (0 for an empty or all-silent clip)."""
+    loudest frame (0 for an empty or all-silent clip): :func:`audiogan.data.trim.loud_span`."""
     x = np.asarray(sequence, dtype=np.float64)
     if x.size == 0:
         return 0.0
-    scale = fc.norm_scale * np.asarray(fc.mel_std, dtype=np.float64)
-    log_mel = x * scale + np.asarray(fc.mel_mean, dtype=np.float64)  # natural-log mel magnitude
-    power = np.exp(2.0 * log_mel).sum(axis=1)
-    peak = float(power.max())
-    if not peak > 0:
-        return 0.0
-    loud = np.flatnonzero(10.0 * np.log10(np.maximum(power, 1e-30) / peak) >= -abs(top_db))
-    return float((loud[-1] - loud[0] + 1) * fc.hop_length / fc.sample_rate)
+    start, stop = loud_span(denormalise(x, fc), top_db)
+    return float((stop - start) * fc.hop_length / fc.sample_rate)
 
 
 def wasserstein_1d(a: Sequence[float], b: Sequence[float], points: int = 1000) -> float:

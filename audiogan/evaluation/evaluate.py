@@ -214,12 +214,16 @@ def _generate(
             continue
         # by name where the data has classes: the run may order them differently or have more
         wanted = None if label < 0 else [names[label] if names else label] * n
+        whole = getattr(synth, "sound", None) is not None  # a whole-sound run: its learned lengths
         if mel_space == "generator":
             n_frames = _n_frames(seconds[label], maker.front.feature_config)
             requests = synth.requests(n, wanted, seed=first_seed)
-            sequences.extend(synth.frames(r, n_frames).float().cpu().numpy() for r in requests)
+            sequences.extend(
+                (synth.whole_frames(r) if whole else synth.frames(r, n_frames)).float().cpu().numpy()
+                for r in requests
+            )
         else:
-            clips = synth.generate(n, seconds[label], labels=wanted, seed=first_seed)
+            clips = synth.generate(n, None if whole else seconds[label], labels=wanted, seed=first_seed)
             sequences.extend(maker(np.asarray(c, dtype=np.float32).reshape(-1)) for c in clips)
         labels.extend([label] * n)
     return EvalSet(sequences, labels)

@@ -14,11 +14,13 @@ import numpy as np
 import torch
 
 from audiogan.config import FeatureConfig
+from audiogan.data.whole import bound_frames, sound_frames
 from audiogan.evaluation import metrics
 from audiogan.evaluation.clips import clip_scores
 
 if TYPE_CHECKING:
     from audiogan.data.dataset import FeatureSet
+    from audiogan.data.whole import WholeSounds
 
 __all__ = ["TrainingEvaluator", "evaluate_during_training", "training_evaluator"]
 
@@ -29,8 +31,12 @@ class TrainingEvaluator(metrics.WindowFD):
     of clips of one class (standardised by the real clips' statistics), averaged over classes.
 
     ``labels`` are class indices (-1: unlabelled, one group). ``diversity_within`` is the real
-    clips' own figure, the floor a healthy generator's should come near.
+    clips' own figure, the floor a healthy generator's should come near. ``whole`` is the run's
+    whole-sound layout (None in crop mode): generated clips are then a canvas long, each cut where
+    its own sound ends, as ``generate`` cuts them.
     """
+
+    whole: WholeSounds | None = None
 
     def __init__(
         self,
@@ -74,21 +80,32 @@ def training_evaluator(
     pca_dim: int = 64,
     seed: int = 0,
     indices: np.ndarray | None = None,
+    whole: WholeSounds | None = None,
 ) -> TrainingEvaluator:
     """A :class:`TrainingEvaluator` on up to ``max_clips`` clips of a FeatureSet (with their labels), for
     the training loop's periodic evaluation (generated frames are already in the same normalised scale).
 
     ``indices`` limits the choice to those clips (the held-out slice, :mod:`audiogan.data.holdout`);
-    by default any clip of the set may be chosen."""
+    by default any clip of the set may be chosen. With ``whole`` (a whole-sound run) the real clips
+    are their trimmed sounds, as training sees them."""
     pool = np.arange(len(dataset)) if indices is None or not len(indices) else np.asarray(indices)
+    if whole is not None:
+        kept = np.setdiff1d(pool, whole.too_short())
+        pool = kept if kept.size else pool
     index = pool[np.random.default_rng(seed).permutation(len(pool))[:max_clips]]
-    return TrainingEvaluator(
-        [np.asarray(dataset.clip(int(i))) for i in index],
+    if whole is not None:
+        real = [whole.sound(dataset, int(i)) for i in index]
+    else:
+        real = [np.asarray(dataset.clip(int(i))) for i in index]
+    evaluator = TrainingEvaluator(
+        real,
         np.asarray(dataset.labels)[index],
         k=k,
         pca_dim=pca_dim,
         feature_config=dataset.feature_config,
     )
+    evaluator.whole = whole
+    return evaluator
 
 
 def evaluate_during_training(
@@ -105,10 +122,15 @@ def evaluate_during_training(
     Fixed latents (``seed``) so successive evaluations differ only by the weights; labels cycle
     through the classes of a conditional generator. Torch's global RNG (the generator's per-frame
     noise) is forked, so evaluating does not change what training draws next (exact resume).
-    ``n_frames`` defaults to the median real clip length of ``evaluator``. With the run's
-    FeatureConfig the clip-level figures (``length_mean``, ``length_w1``, ``clip_fd``) are added.
+    ``n_frames`` defaults to the median real clip length of ``evaluator``, or for a whole-sound
+    evaluator the canvas, each clip then cut where its sound ends (:func:`audiogan.data.whole.sound_frames`).
+    With the run's FeatureConfig the clip-level figures (``length_mean``, ``length_w1``, ``clip_fd``)
+    are added.
     """
     device = next(generator.parameters()).device
+    whole = getattr(evaluator, "whole", None)
+    if whole is not None:
+        n_frames = n_frames or whole.canvas
     n_frames = n_frames or max(evaluator.median_frames, evaluator.k)
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(num_clips, generator.latent_dim, generator=g).to(device)
@@ -120,9 +142,15 @@ def evaluate_during_training(
             torch.manual_seed(seed)
             generator.eval()
             frames, _ = generator(z, labels, n_frames)
+            if whole is not None:  # within the real frames' bounds, as training and generate see them
+                frames = bound_frames(frames, *whole.bounds())
     finally:
         generator.train(was_training)
     sequences = list(frames.float().cpu().numpy())
+    fc = getattr(evaluator, "feature_config", None)
+    if whole is not None and fc is not None:
+        record = {"trim_db": whole.trim_db, "pad_frames": whole.pad_frames}
+        sequences = [seq[: sound_frames(seq, fc, record, at_least=evaluator.k)] for seq in sequences]
     scores = evaluator.scores(sequences)
     if isinstance(evaluator, TrainingEvaluator):
         classes = labels.cpu().numpy() if labels is not None else np.full(num_clips, -1)

@@ -12,6 +12,12 @@ the clip seed, saved and restored around each generator call, so neither the cal
 the other clips of the batch touch it. The generator always runs in blocks of
 :data:`BLOCK_FRAMES` frames carrying its recurrent state, so one long clip and a stream of chunks
 make exactly the same calls and hence the same frames.
+
+Lengths: a crop-mode run makes clips of the length asked for (1 s by default). A whole-sound run
+(its generator file holds a ``sound`` record, :func:`audiogan.checkpoint.sound_record`) makes a
+canvas of frames and each clip ends where its own sound ends (the training trim rule, plus the
+run's ``pad_frames``), faded out; asked for ``seconds``, the clip is padded with silence after
+the sound, or cut (with the same fade) when the sound is longer.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import torch
 from torch import nn
 
 from audiogan.config import FeatureConfig
+from audiogan.data.whole import FRAME_LIMIT, bound_frames, silence_floor, sound_frames
 from audiogan.errors import ConfigError
 from audiogan.features import MelFrontEnd
 from audiogan.generation.sampling import (
@@ -59,6 +66,10 @@ __all__ = [
 #: Frames per generator call. Fixed so that a clip's frames do not depend on how it is requested.
 BLOCK_FRAMES = 32
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this a clip is reported silent and left unscaled
+#: Clip length when a crop-mode run is asked for none (a whole-sound run uses its learned lengths).
+DEFAULT_SECONDS = 1.0
+#: Silence between consecutive sounds when a whole-sound run is streamed.
+STREAM_GAP_SECONDS = 0.25
 #: Default ceiling on the normalisation gain: a barely audible clip is mostly noise, and raising
 #: it all the way to the headroom would play that noise at full scale.
 MAX_GAIN_DB = 40.0
@@ -176,6 +187,13 @@ class Synthesizer:
     def sample_rate(self) -> int:
         """Output sample rate in Hz."""
         return self.feature_config.sample_rate
+
+    @property
+    def sound(self) -> dict[str, Any] | None:
+        """A whole-sound run's ``sound`` record (canvas frames, trim threshold, frames kept after a
+        sound; see :func:`audiogan.checkpoint.sound_record`); None for a crop-mode run."""
+        record = self.meta.get("sound")
+        return record if isinstance(record, dict) and record.get("mode") == "whole" else None
 
     @property
     def num_classes(self) -> int:
@@ -332,14 +350,35 @@ class Synthesizer:
         return out
 
     def frames(self, request: ClipRequest, n_frames: int, truncation: float | None = None) -> torch.Tensor:
-        """The normalised frames ``(n_frames, M)`` of one clip."""
+        """The normalised frames ``(n_frames, M)`` of one clip (a whole-sound run's within the
+        bounds its real frames had: :func:`audiogan.data.whole.bound_frames`)."""
         with torch.no_grad():
-            return _GeneratorStream(self, request, truncation).read(n_frames)[0]
+            frames = _GeneratorStream(self, request, truncation).read(n_frames)[0]
+        sound = self.sound
+        if sound is None:
+            return frames
+        limit = float(sound.get("frame_limit", FRAME_LIMIT))
+        floor = torch.from_numpy(silence_floor(self.feature_config, limit))
+        return bound_frames(frames, floor, limit)
+
+    def sound_frames(self, frames: torch.Tensor) -> int:
+        """How many of a whole-sound run's generated ``frames (T, M)`` hold the sound (its learned
+        length); all of them for a crop-mode run."""
+        if self.sound is None:
+            return int(frames.shape[0])
+        return sound_frames(frames.float().cpu().numpy(), self.feature_config, self.sound, at_least=2)
+
+    def whole_frames(self, request: ClipRequest, truncation: float | None = None) -> torch.Tensor:
+        """A whole-sound run's clip at its learned length ``(L, M)``: the canvas, cut where the sound ends."""
+        if self.sound is None:
+            raise ConfigError("learned lengths need a whole-sound run (data.mode=whole); give seconds")
+        frames = self.frames(request, int(self.sound["canvas_frames"]), truncation)
+        return frames[: self.sound_frames(frames)]
 
     def render(
         self,
         requests: Sequence[ClipRequest],
-        seconds: float,
+        seconds: float | None = None,
         batch_size: int = 16,
         truncation: float | None = None,
         normalise: bool = True,
@@ -349,6 +388,9 @@ class Synthesizer:
     ) -> list[Clip]:
         """Make one :class:`Clip` per request, ``seconds`` long (exactly, unless trimmed).
 
+        :param seconds: the length of every clip; None: each clip's learned length in a whole-sound
+            run (``Clip.info["sound_seconds"]`` records it), :data:`DEFAULT_SECONDS` in a crop-mode run.
+            A whole-sound clip asked for more than its sound is padded with silence after it.
         :param max_gain_db: ceiling on the normalisation gain (None: this synthesizer's ``max_gain_db``).
         :param fade_out_ms: the last this many milliseconds fade to silence (raised cosine), so a clip
             cut at ``seconds`` does not end in a click; 0 leaves the end as the vocoder made it.
@@ -361,22 +403,42 @@ class Synthesizer:
             raise ConfigError(f"truncation={truncation!r} must be > 0")
         if max_gain_db is not None:
             _check_max_gain(max_gain_db)  # before any generation work
-        n_frames, n_samples = self.frames_for(seconds)
+        sound = self.sound
+        if seconds is None and sound is None:
+            seconds = DEFAULT_SECONDS
+        n_frames, n_samples = self.frames_for(seconds) if seconds is not None else (0, 0)
+        if sound is not None:  # the whole canvas is made; each clip is cut where its sound ends
+            n_frames = int(sound["canvas_frames"])
         step = batch_size if self.batch_invariant() else 1
+        hop = self.feature_config.hop_length
+        fade = round(fade_out_ms * self.sample_rate / 1000.0)
         clips: list[Clip] = []
         for start in range(0, len(requests), batch_size):
             batch = requests[start : start + batch_size]
             mels = torch.stack([self.frames(r, n_frames, truncation) for r in batch])
             waves = torch.cat([self.vocode(mels[i : i + step]) for i in range(0, len(batch), step)])
-            for request, wave in zip(batch, waves):
-                audio = fit_length(wave.cpu().numpy().astype(np.float32), n_samples)
-                clips.append(self._finish(audio, request, normalise, trim_db, max_gain_db, fade_out_ms))
+            for request, mel, wave in zip(batch, mels, waves):
+                audio = wave.cpu().numpy().astype(np.float32)
+                if sound is None:
+                    audio = fit_length(audio, n_samples)
+                    clips.append(self._finish(audio, request, normalise, trim_db, max_gain_db, fade_out_ms))
+                    continue
+                end = min(self.sound_frames(mel) * hop, audio.shape[0])
+                if seconds is not None:
+                    end = min(end, n_samples)
+                audio = fade_out(audio[:end], fade)  # faded where the sound (or the cut) ends
+                if seconds is not None:
+                    audio = fit_length(audio, n_samples)  # silence after a shorter sound
+                request = dataclasses.replace(
+                    request, info={**request.info, "sound_seconds": round(end / self.sample_rate, 6)}
+                )
+                clips.append(self._finish(audio, request, normalise, trim_db, max_gain_db, 0.0))
         return clips
 
     def generate(
         self,
         n: int = 1,
-        seconds: float = 1.0,
+        seconds: float | None = None,
         labels: str | int | Sequence[str | int | None] | None = None,
         seed: int = 0,
         batch_size: int = 16,
@@ -386,7 +448,8 @@ class Synthesizer:
         max_gain_db: float | None = None,
         fade_out_ms: float = FADE_OUT_MS,
     ) -> list[np.ndarray]:
-        """``n`` clips of ``seconds`` each as float32 arrays at :attr:`sample_rate`.
+        """``n`` clips of ``seconds`` each as float32 arrays at :attr:`sample_rate` (None: each
+        clip's learned length in a whole-sound run, :data:`DEFAULT_SECONDS` in a crop-mode run).
 
         :param labels: a label (name or index) for every clip, one per clip, or None (a
             conditional model then picks each clip's label from its seed).
@@ -487,11 +550,20 @@ class Synthesizer:
         :class:`OverlapVocoder`). With ``normalise`` the gain is set by the first non-silent
         chunk (at most ``max_gain_db``) and only ever lowered (when a later chunk would clip), so
         the level never pumps up.
+
+        A whole-sound run has no endless sound to continue: its stream is one whole sound after
+        another (seeds ``seed``, ``seed + 1``, ...; each at its learned length, normalised as
+        :meth:`generate` does, then :data:`STREAM_GAP_SECONDS` of silence), cut into chunks.
         """
         if not seconds_per_chunk > 0:
             raise ConfigError(f"seconds_per_chunk={seconds_per_chunk!r} must be > 0")
         fc = self.feature_config
         chunk = max(1, int(round(seconds_per_chunk * fc.sample_rate / fc.hop_length)))
+        if self.sound is not None:
+            yield from self._stream_sounds(
+                chunk * fc.hop_length, label, seed, truncation, normalise, max_chunks
+            )
+            return
         stream = _GeneratorStream(self, self.requests(1, label, seed)[0], truncation)
         context = self.context_frames()
         ov = OverlapVocoder(self._raw_vocode, fc.hop_length, context, self.crossfade_samples())
@@ -517,6 +589,28 @@ class Synthesizer:
                     audio = (audio * gain).astype(np.float32)
             made += 1
             yield audio
+
+    def _stream_sounds(
+        self,
+        chunk_samples: int,
+        label: str | int | None,
+        seed: int,
+        truncation: float | None,
+        normalise: bool,
+        max_chunks: int | None,
+    ) -> Iterator[np.ndarray]:
+        gap = np.zeros(int(round(STREAM_GAP_SECONDS * self.sample_rate)), dtype=np.float32)
+        pending, made, next_seed = np.zeros(0, dtype=np.float32), 0, seed
+        while max_chunks is None or made < max_chunks:
+            while pending.shape[0] < chunk_samples:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # a quiet sound is not a reason to stop a stream
+                    clip = self.render(self.requests(1, label, next_seed), None, 1, truncation, normalise)[0]
+                pending = np.concatenate([pending, clip.audio, gap])
+                next_seed += 1
+            out, pending = pending[:chunk_samples], pending[chunk_samples:]
+            made += 1
+            yield out
 
 
 def _check_max_gain(max_gain_db: float) -> float:

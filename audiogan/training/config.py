@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ import torch
 from audiogan.config import FeatureConfig, apply_overrides, from_dict, without_stats
 from audiogan.data.dataset import DEFAULT_MIN_SECONDS
 from audiogan.data.split import SplitSettings
+from audiogan.data.whole import MODES
 from audiogan.errors import ConfigError
 from audiogan.training.objectives import check_loss
 
@@ -149,6 +151,14 @@ class TrainConfig(LoopConfig):
 class DataConfig:
     """How the training folder becomes batches."""
 
+    # How clips become examples (audiogan.data.whole): "whole" trains on every clip's whole sound on a
+    # canvas of silence (learned lengths), "crop" on random seq_frames windows, "auto" picks whole
+    # for one-shots (99% of trimmed clips <= 4 s). The resolved mode is what config.toml records.
+    mode: str = "auto"
+    trim_db: float = 40.0  # whole: a clip's sound is its frames within this many dB of its peak
+    trim_pad_seconds: float = 0.03  # whole: recording kept before and after each sound
+    # whole: the canvas length; None = the 99th percentile of the trimmed lengths (recorded when resolved)
+    canvas_seconds: float | None = None
     # False: clips shorter than seq_frames are left out; True: padded with silence, the padding masked
     pad_short: bool = False
     balance: bool = True  # class-balanced sampling
@@ -167,6 +177,16 @@ class DataConfig:
     split_onset_delta: float = 0.07  # "onset": lower cuts at weaker onsets (more events)
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"data.mode={self.mode!r}: expected one of {', '.join(MODES)}")
+        if not (math.isfinite(self.trim_db) and self.trim_db > 0):
+            raise ConfigError(f"data.trim_db={self.trim_db!r} must be > 0 (dB below each clip's peak)")
+        if not (math.isfinite(self.trim_pad_seconds) and self.trim_pad_seconds >= 0):
+            raise ConfigError(f"data.trim_pad_seconds={self.trim_pad_seconds!r} must be >= 0")
+        if self.canvas_seconds is not None and not (
+            math.isfinite(self.canvas_seconds) and self.canvas_seconds > 0
+        ):
+            raise ConfigError(f"data.canvas_seconds={self.canvas_seconds!r} must be > 0 (or unset)")
         self.split_settings()  # bad split settings fail when the config is read, naming the key
 
     def split_settings(self) -> SplitSettings | None:

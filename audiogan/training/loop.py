@@ -30,10 +30,11 @@ import numpy as np
 import torch
 
 from audiogan import __version__, contracts
-from audiogan.checkpoint import generator_file, load_checkpoint, save_checkpoint
+from audiogan.checkpoint import generator_file, load_checkpoint, save_checkpoint, sound_record
 from audiogan.config import FeatureConfig
 from audiogan.data.dataset import SequenceSampler, load_dataset
 from audiogan.data.holdout import holdout_indices
+from audiogan.data.whole import WholeSounds, bound_frames, plan_whole
 from audiogan.errors import AudioganError, CheckpointError
 from audiogan.features import MelFrontEnd
 from audiogan.plugins import resolve_registry
@@ -164,7 +165,9 @@ class _Session:
         run: RunFolder,
         rank: int,
         world_size: int,
+        whole: WholeSounds | None = None,
     ) -> None:
+        self.whole = whole  # the whole-sound layout (None: crop mode)
         self.config, self.registry, self.dataset, self.device, self.run = (
             config,
             registry,
@@ -186,7 +189,14 @@ class _Session:
         generator = registry.build("generator", g_name, g_cfg, self.fc, n)
         discriminator = registry.build("discriminator", d_name, d_cfg, self.fc, n)
         self.vocoder = registry.build("vocoder", v_name, v_cfg, self.fc, n).to(device).eval()
-        self.trainer = Trainer(generator, discriminator, tc, device, masked=config.data.pad_short)
+        self.trainer = Trainer(
+            generator,
+            discriminator,
+            tc,
+            device,
+            masked=config.data.pad_short and whole is None,
+            bounds=whole.bounds() if whole is not None else None,
+        )
         # Clips training never samples, to choose best.pt on (none when nothing is evaluated).
         self.held_out = (
             holdout_indices(dataset, tc.holdout, tc.eval_real_clips, seed=tc.seed)
@@ -203,6 +213,7 @@ class _Session:
             rank=rank,
             world_size=world_size,
             exclude=self.held_out,
+            whole=whole,
         )
         self.front = MelFrontEnd(self.fc).to(device)
         # Fixed sample latents from their own generator, so sampling never disturbs training RNG.
@@ -328,7 +339,13 @@ class _Session:
         self.run.save(self.checkpoint(), step)
         self.run.save_generator(
             generator_file(
-                self.registry, self.names["generator"], self.trainer.ema, self.fc, self.class_names, step
+                self.registry,
+                self.names["generator"],
+                self.trainer.ema,
+                self.fc,
+                self.class_names,
+                step,
+                sound_record(dataclasses.asdict(self.config.data), self.fc),
             )
         )
 
@@ -343,7 +360,11 @@ class _Session:
         tc, step = self.config.train, self.trainer.step_count
         if self.evaluator is None:
             self.evaluator = training_evaluator(
-                self.dataset, max_clips=tc.eval_real_clips, seed=tc.seed, indices=self.held_out
+                self.dataset,
+                max_clips=tc.eval_real_clips,
+                seed=tc.seed,
+                indices=self.held_out,
+                whole=self.whole,
             )
         scores = evaluate_during_training(
             self.trainer.ema, self.evaluator, num_clips=tc.eval_clips, seed=tc.seed + 3
@@ -368,6 +389,8 @@ class _Session:
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(tc.seed + 2)
             frames, _ = ema(z, labels, tc.sample_frames)
+            if self.whole is not None:  # as generate makes them: within the real frames' bounds
+                frames = bound_frames(frames, *self.whole.bounds())
             waves = self.vocoder(self.front.to_vocoder(frames.float()))
         if not self.vocoder_checked:
             contracts.check_vocoder_output(self.vocoder, waves, frames.shape[0], tc.sample_frames)
@@ -495,7 +518,8 @@ def _train(
         split=config.data.split_settings(),
     )
     distributed.barrier()
-    session = _Session(config, registry, dataset, device, run, rank, world_size)
+    whole = resolve_mode(config, dataset)
+    session = _Session(config, registry, dataset, device, run, rank, world_size, whole)
     trainer = session.trainer
     session.seed_rank(0)
     if saved is not None:
@@ -521,6 +545,7 @@ def _train(
             "time": time.time(),
             "held_out": session.describe_holdout(),
             "too_short": session.sampler.too_short(),
+            "examples": describe_mode(config, whole),
         }
     )
     if announce is not None and rank == 0:
@@ -530,6 +555,7 @@ def _train(
             *dataset.describe(),
             f"device:      {describe_device(device)}, {threads} thread{'s' * (threads != 1)}{processes}",
             f"defaults:    {describe_profile(config)}",
+            f"examples:    {describe_mode(config, whole)}",
             f"held out:    {session.describe_holdout()}",
             f"too short:   {session.sampler.describe_short()}",
             f"run folder:  {run.root}{start}",
@@ -544,6 +570,46 @@ def _train(
     distributed.debug_dump(session.rank, session.trainer.state_dict())
     run.close()
     return result
+
+
+def resolve_mode(config: RunConfig, dataset: FeatureSet) -> WholeSounds | None:
+    """Settle ``data.mode`` for ``dataset`` (``auto`` -> ``whole`` or ``crop``) and, for whole sounds,
+    the canvas: recorded in ``config`` (so config.toml and a resumed run hold what was used), and
+    the canvas becomes ``train.seq_frames`` and ``train.sample_frames``. Returns the layout."""
+    data, tc = config.data, config.train
+    whole = plan_whole(
+        dataset,
+        data.mode,
+        trim_db=data.trim_db,
+        pad_seconds=data.trim_pad_seconds,
+        canvas_seconds=data.canvas_seconds,
+        min_frames=8,  # the in-training evaluator's window
+    )
+    if whole is None:
+        data.mode = "crop"
+        return None
+    fc = dataset.feature_config
+    data.mode = "whole"
+    data.canvas_seconds = whole.canvas * fc.hop_length / fc.sample_rate
+    tc.seq_frames = tc.sample_frames = whole.canvas
+    return whole
+
+
+def describe_mode(config: RunConfig, whole: WholeSounds | None) -> str:
+    """One line for the start of training: how clips become examples."""
+    if whole is None:
+        return (
+            f"crops of {config.train.seq_frames} frames at random positions (data.mode=crop; "
+            "data.mode=whole trains on whole sounds)"
+        )
+    fc = config.feature
+    seconds = whole.canvas * fc.hop_length / fc.sample_rate
+    longer = int((whole.lengths > whole.canvas).sum())
+    return (
+        f"whole sounds (data.mode=whole): each clip's sound (within {whole.trim_db:g} dB of its peak) on a "
+        f"{whole.canvas}-frame canvas ({seconds:.2f} s) of silence; {longer} longer sound"
+        f"{'s' * (longer != 1)} keep their first {seconds:.2f} s"
+    )
 
 
 def run_loop(session: LoopSession, snapshot: dict[str, Any] | None, progress: bool) -> TrainResult:

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from audiogan.data.dataset import Batch
+from audiogan.data.whole import bound_frames
 from audiogan.training import distributed
 from audiogan.training import objectives as obj
 from audiogan.training.config import TrainConfig
@@ -51,10 +52,13 @@ class Trainer:
         tc: TrainConfig,
         device: torch.device,
         masked: bool = False,
+        bounds: tuple[torch.Tensor, float] | None = None,
     ) -> None:
         self.tc = tc
         self.device = device
         self.masked = masked  # real batches may hold padding (pad_short): score real frames only
+        # whole sounds: generated frames get the real examples' per-bin floor and ceiling
+        self.bounds = (bounds[0].to(device), float(bounds[1])) if bounds is not None else None
         self.generator = generator.to(device).train()
         self.discriminator = discriminator.to(device).train()
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
@@ -135,6 +139,8 @@ class Trainer:
         self.discriminator.requires_grad_(True)
         with self.autocast():
             fake, _ = self.g_run(z, labels, frames)
+            if self.bounds is not None:
+                fake = bound_frames(fake, *self.bounds)
             both = torch.cat([real.to(fake.dtype), fake.detach()])
             logits, _ = self.d_run(both, torch.cat([labels, labels]) if labels is not None else None)
             real_logits, fake_logits = logits[:size], logits[size:]

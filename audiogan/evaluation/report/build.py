@@ -196,7 +196,9 @@ def _listen_rows(
         for rel, audio in shown:
             row.real.append(media.cell(audio, Path(rel).name, "real", rel, cls=name or ""))
         if synth is not None:
-            length = _clip_seconds(name, seconds, run, shown, media.fc.sample_rate)
+            # a whole-sound run's clips keep their learned lengths unless a length is forced
+            learned = seconds is None and synth.sound is not None
+            length = None if learned else _clip_seconds(name, seconds, run, shown, media.fc.sample_rate)
             row.seconds = length
             with warnings.catch_warnings():  # quiet and silent clips are marked in their captions
                 warnings.simplefilter("ignore")
@@ -238,12 +240,20 @@ def _through_vocoder(synth: Synthesizer, audio: np.ndarray) -> np.ndarray:
 
 
 def _generate_command(
-    root: Path, name: str | None, n: int, seed: int, seconds: float, synth: Synthesizer, device: str | None
+    root: Path,
+    name: str | None,
+    n: int,
+    seed: int,
+    seconds: float | None,
+    synth: Synthesizer,
+    device: str | None,
 ) -> str:
     parts = ["audiogan", "generate", str(root), "--out", "clips"]
     if name is not None:
         parts += ["--label", name]
-    parts += ["--n", str(n), "--seed", str(seed), "--seconds", f"{seconds:g}"]
+    parts += ["--n", str(n), "--seed", str(seed)]
+    if seconds is not None:  # None: a whole-sound run's learned lengths, generate's default
+        parts += ["--seconds", f"{seconds:g}"]
     vocoder_file = synth.meta.get("vocoder_file")
     parts += ["--vocoder", str(vocoder_file) if vocoder_file else synth.vocoder_name]
     parts += ["--device", str(device) if device else synth.device.type]

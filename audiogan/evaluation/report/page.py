@@ -388,8 +388,9 @@ def _how_html(
         if row.command:
             label = row.name if row.name is not None else "all"
             files = ", ".join(f"seed {seed + k}" for k in range(per_label))
+            length = f"{row.seconds:g} s" if row.seconds is not None else "learned lengths"
             lines.append(
-                f'<li data-class="{_e(row.name or "")}">{_e(label)} ({files}, {row.seconds:g} s): '
+                f'<li data-class="{_e(row.name or "")}">{_e(label)} ({files}, {length}): '
                 f'<code class="regen">{_e(row.command)}</code></li>'
             )
     if synth is not None and real_root is not None:
