@@ -23,8 +23,7 @@ import torch
 from torch import nn
 
 from audiogan import __version__
-from audiogan.config import FeatureConfig
-from audiogan.data.whole import FRAME_LIMIT
+from audiogan.config import FRAME_LIMIT, FeatureConfig
 from audiogan.errors import AudioganError, CheckpointError
 from audiogan.fileio import atomic_write
 from audiogan.plugins import Registry, resolve_registry

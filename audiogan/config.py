@@ -29,6 +29,9 @@ T = TypeVar("T")
 
 #: FeatureConfig fields measured from the training data rather than set by a user.
 STAT_FIELDS = ("mel_mean", "mel_std")
+#: Whole-sound runs clamp normalised frames (real and generated) into +-this; the built-in
+#: generators reach +-1.25, so a generator makes exact silence by going below the floor.
+FRAME_LIMIT = 1.2
 
 
 def without_stats(feature: Mapping[str, Any]) -> dict[str, Any]:

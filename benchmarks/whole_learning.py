@@ -153,9 +153,7 @@ def check(work: Path, steps: int = 400, seed: int = 0, sabotage: str | None = No
     torch.manual_seed(seed)
     cfg = dict(config["generator"])
     untrained_model = get_registry().build("generator", cfg.pop("name"), cfg, fc, trained.num_classes)
-    untrained = Synthesizer(
-        untrained_model, fc, trained.vocoder, trained.class_names, meta=trained.meta
-    )
+    untrained = Synthesizer(untrained_model, fc, trained.vocoder, trained.class_names, meta=trained.meta)
     per_class = 12
     return {
         "steps": steps,

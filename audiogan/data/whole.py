@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from audiogan.config import FeatureConfig
+from audiogan.config import FRAME_LIMIT, FeatureConfig
 from audiogan.data.trim import SILENCE_DB, denormalise, loud_span, normalise
 from audiogan.errors import ConfigError, DataError
 
@@ -62,8 +62,6 @@ WHOLE_MAX_SECONDS = 4.0
 CANVAS_PERCENTILE = 99.0
 #: A sound shorter than this many frames cannot be learned from (listed, not trained on).
 MIN_FRAMES = 2
-#: Real frames and the silence value are clamped into +-this (the built-in generators reach +-1.25).
-FRAME_LIMIT = 1.2
 #: A canvas longer than this (about 33 s at the default hop) is refused: crop mode suits such clips.
 MAX_CANVAS_FRAMES = 2048
 
