@@ -108,14 +108,19 @@ def sabotaged(kind: str | None) -> Iterator[None]:
         setattr(target, attribute, original)
 
 
-def _scores(synth: Any, real: dict[int, list[np.ndarray]], fd: Any, per_class: int) -> dict[str, float]:
+def _scores(synth: Any, real: dict[int, list[np.ndarray]], fd: Any, per_class: int) -> dict[str, Any]:
     frame = synth.feature_config.hop_length / synth.sample_rate
-    errors, sequences = [], []
+    errors, sequences, seconds = [], [], {}
     for label, sounds in real.items():
         made = [synth.whole_frames(r).float().numpy() for r in synth.requests(per_class, label, seed=100)]
         sequences += made
+        seconds[synth.class_names[label]] = float(np.mean([len(m) for m in made]) * frame)
         errors.append(abs(np.mean([len(m) for m in made]) - np.mean([len(s) for s in sounds])) * frame)
-    return {"length_error": float(np.mean(errors)), "window_fd": float(fd.score(sequences))}
+    return {
+        "length_error": float(np.mean(errors)),
+        "window_fd": float(fd.score(sequences)),
+        "seconds": seconds,
+    }
 
 
 def check(work: Path, steps: int = 400, seed: int = 0, sabotage: str | None = None) -> dict[str, Any]:

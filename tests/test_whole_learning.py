@@ -1,0 +1,49 @@
+"""Whole-sound mode learns: a tiny GAN's clips move toward the held-out corpus in length and shape.
+
+The check is ``benchmarks/whole_learning.py`` (two classes of different lengths, trained in
+``data.mode=whole``, scored against a corpus written with another seed). Its figures at 600-1200
+steps over three seeds are in benchmarks/RESULTS.md; the thresholds here sit between those and
+what a sabotaged run reaches, so a run that does not learn fails.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmarks.whole_learning import check
+
+STEPS = 800
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _ratios(result: dict) -> tuple[float, float]:
+    trained, untrained = result["trained"], result["untrained"]
+    return (
+        trained["length_error"] / untrained["length_error"],
+        trained["window_fd"] / untrained["window_fd"],
+    )
+
+
+def test_whole_sound_training_learns_lengths_and_shapes(tmp_path):
+    result = check(tmp_path, steps=STEPS, seed=0)
+    length_ratio, fd_ratio = _ratios(result)
+    assert length_ratio < 0.5, f"learned lengths no closer to the real ones: {result}"
+    assert fd_ratio < 0.7, f"clips' windows no closer to the real ones: {result}"
+    # each class keeps its own length: the generated long sound outlasts the generated short one
+    made = result["trained"]["seconds"]
+    assert made["long"] > 1.5 * made["short"], result
+
+
+def test_whole_learning_check_fails_when_discriminator_is_sabotaged(tmp_path):
+    """Real and fake swapped in D's loss: the same thresholds must not pass."""
+    result = check(tmp_path, steps=STEPS, seed=0, sabotage="swap")
+    length_ratio, fd_ratio = _ratios(result)
+    assert length_ratio >= 0.5 or fd_ratio >= 0.7, result
