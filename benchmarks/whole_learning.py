@@ -1,6 +1,6 @@
 """Whole sounds learned, not just run: a tiny whole-sound GAN against its own untrained start.
 
-    python -m benchmarks.whole_learning [--steps 400] [--seed 0] [--sabotage swap|shuffle]
+    python -m benchmarks.whole_learning [--steps 1200] [--seed 0] [--sabotage swap|shuffle]
 
 Two classes that differ in length and shape, each sound placed at a random offset in a clip of
 faint noise: ``short`` (a 0.12 s pluck) and ``long`` (a 0.40 s rising chirp), 8 kHz. A tiny GRU
@@ -123,7 +123,7 @@ def _scores(synth: Any, real: dict[int, list[np.ndarray]], fd: Any, per_class: i
     }
 
 
-def check(work: Path, steps: int = 400, seed: int = 0, sabotage: str | None = None) -> dict[str, Any]:
+def check(work: Path, steps: int = 1200, seed: int = 0, sabotage: str | None = None) -> dict[str, Any]:
     """Train on the corpus in ``work`` and score the untrained and trained generators (see the module)."""
     from audiogan.data.dataset import load_dataset
     from audiogan.data.whole import plan_whole
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--steps", type=int, default=400, help="training steps (default 400)")
+    parser.add_argument("--steps", type=int, default=1200, help="training steps (default 1200)")
     parser.add_argument("--seed", type=int, default=0, help="corpus and training seed (default 0)")
     parser.add_argument("--sabotage", choices=("swap", "shuffle"), help="break training on purpose")
     args = parser.parse_args(argv)
