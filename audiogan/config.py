@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import sys
 import types
 import typing
@@ -27,6 +28,8 @@ from audiogan.errors import ConfigError
 T = TypeVar("T")
 
 
+#: The frequency scales of FeatureConfig.scale.
+SCALES = ("mel", "linear")
 #: FeatureConfig fields measured from the training data rather than set by a user.
 STAT_FIELDS = ("mel_mean", "mel_std")
 #: Whole-sound runs clamp normalised frames (real and generated) into +-this; the built-in
@@ -53,9 +56,12 @@ class FeatureConfig:
     n_fft: int = 1024  # STFT size in samples
     hop_length: int = 256  # samples between frames (16 ms at 16 kHz)
     win_length: int | None = None  # analysis window; None means n_fft
-    n_mels: int = 80  # mel bins per frame
+    n_mels: int = 80  # mel bins per frame (scale "linear": set to the STFT bins in f_min..f_max)
     f_min: float = 0.0  # lowest mel filter edge, Hz
     f_max: float | None = None  # highest mel filter edge, Hz; None means sample_rate / 2
+    # "mel": an HTK mel filterbank of n_mels bands; "linear": the STFT magnitude bins themselves
+    # (no filterbank, so a vocoder gets the exact magnitude back: benchmarks/RESULTS.md, "scale").
+    scale: str = "mel"
     log_floor: float = 1e-5  # magnitudes are clamped here before the log (-11.5 in log space)
     norm_scale: float = 3.0  # normalised = (x - mean) / (norm_scale * std): 3 std -> +-1
     mel_mean: list[float] | None = None  # per-bin mean of log-mel over the training data
@@ -84,6 +90,11 @@ class FeatureConfig:
                 self.f_max,
                 f"must be in (f_min, {nyquist:g}]",
             )
+        _require(self.scale in SCALES, "feature.scale", self.scale, f"must be one of {', '.join(SCALES)}")
+        if self.scale == "linear":
+            first, stop = self.linear_bins
+            _require(stop > first, "feature.f_min", self.f_min, "leaves no STFT bin below f_max")
+            self.n_mels = stop - first
         _require(self.log_floor > 0, "feature.log_floor", self.log_floor, "must be > 0")
         _require(self.norm_scale > 0, "feature.norm_scale", self.norm_scale, "must be > 0")
         for key in ("mel_mean", "mel_std"):
@@ -106,6 +117,15 @@ class FeatureConfig:
         return self.win_length or self.n_fft
 
     @property
+    def linear_bins(self) -> tuple[int, int]:
+        """``(first, stop)``: the STFT bins whose centre lies in ``[f_min, f_max]`` (scale "linear")."""
+        f_max = self.f_max if self.f_max is not None else self.sample_rate / 2
+        bin_hz = self.sample_rate / self.n_fft
+        first = math.ceil(self.f_min / bin_hz - 1e-9)
+        stop = min(self.n_fft // 2, math.floor(f_max / bin_hz + 1e-9)) + 1
+        return first, stop
+
+    @property
     def has_stats(self) -> bool:
         """Whether normalisation statistics are present."""
         return self.mel_mean is not None and self.mel_std is not None
@@ -115,8 +135,15 @@ class FeatureConfig:
         return without_stats(self.to_dict())
 
     def layout(self) -> dict[str, Any]:
-        """Everything that shapes the raw log-mel the cache stores (``norm_scale`` acts only later)."""
-        return {k: v for k, v in self.settings().items() if k != "norm_scale"}
+        """Everything that shapes the raw log-mel the cache stores (``norm_scale`` acts only later).
+
+        ``scale`` appears only when it is not "mel", so caches made before it existed keep their key.
+        """
+        return {
+            k: v
+            for k, v in self.settings().items()
+            if k != "norm_scale" and not (k == "scale" and v == "mel")
+        }
 
     def layout_key(self) -> str:
         """A short hash of :meth:`layout`: the feature cache's folder name."""

@@ -9,6 +9,8 @@ Scales:
   log of a power-1 (magnitude) HTK mel spectrogram without filter normalisation (torchaudio's
   defaults), ``center=True`` with zero padding so any clip of S >= 1 samples gives
   ``T = S // hop_length + 1`` frames.
+  With ``scale = "linear"`` the filterbank is the identity on the STFT bins in ``f_min..f_max``,
+  so the "mel" bins are the magnitude bins themselves (everything below holds unchanged).
 * normalised (the engine's scale): ``(log_mel - mel_mean) / (norm_scale * mel_std)`` per bin.
 """
 
@@ -23,7 +25,16 @@ from torch import nn
 from audiogan.config import FeatureConfig
 from audiogan.errors import ConfigError
 
-__all__ = ["MelFrontEnd", "frames_to_samples", "samples_to_frames"]
+__all__ = ["MelFrontEnd", "frames_to_samples", "linear_basis", "samples_to_frames"]
+
+
+def linear_basis(fc: FeatureConfig) -> torch.Tensor:
+    """The ``(n_fft // 2 + 1, n_mels)`` selection matrix of a ``scale = "linear"`` layout: column j
+    picks STFT bin ``first + j``, so "mel" = the magnitude of the bins in ``f_min..f_max``."""
+    first, stop = fc.linear_bins
+    basis = torch.zeros(fc.n_fft // 2 + 1, stop - first)
+    basis[first:stop] = torch.eye(stop - first)
+    return basis
 
 
 def samples_to_frames(n_samples: int, fc: FeatureConfig) -> int:
@@ -54,12 +65,16 @@ class MelFrontEnd(nn.Module):
             hop_length=fc.hop_length,
             f_min=fc.f_min,
             f_max=fc.f_max,
-            n_mels=fc.n_mels,
+            # a linear layout replaces the filterbank below; a few bands keep torchaudio from
+            # warning about empty filters it would build for hundreds
+            n_mels=fc.n_mels if fc.scale == "mel" else 4,
             power=1.0,  # magnitude, the scale Griffin-Lim style vocoders invert
             center=True,
             # zero padding (not reflect) so clips shorter than n_fft/2 still work
             pad_mode="constant",
         )
+        if fc.scale == "linear":
+            self.mel.mel_scale.fb = linear_basis(fc)  # a buffer: follows .to(device) like the mel one
         self.log_floor = float(fc.log_floor)
         # Statistics as buffers so .to(device) moves them; not persistent because they already
         # travel in the FeatureConfig (a state_dict must not disagree with it).

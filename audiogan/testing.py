@@ -91,10 +91,14 @@ def tiny_mel(feature_config: FeatureConfig | None = None, batch: int = 2, n_fram
         win_length=fc.win,
         f_min=fc.f_min,
         f_max=fc.f_max,
-        n_mels=fc.n_mels,
+        n_mels=fc.n_mels if fc.scale == "mel" else 4,
         power=1.0,
-    )(waves)
-    return torch.log(mel.clamp_min(fc.log_floor))
+    )
+    if fc.scale == "linear":
+        from audiogan.features import linear_basis
+
+        mel.mel_scale.fb = linear_basis(fc)
+    return torch.log(mel(waves).clamp_min(fc.log_floor))
 
 
 def _build(

@@ -1,7 +1,7 @@
 """Vocoder quality (copy-synthesis on held-out recordings) and speed, for every registered vocoder.
 
     python -m benchmarks.vocoders [--data DIR] [--checkpoint NAME=vocoder.pt ...] [--set NAME.KEY=VALUE ...]
-                                  [--files N] [--repeat K]
+                                  [--files N] [--repeat K] [--fsdd-path]
 
 Quality: each held-out recording (FSDD test split: file index 0-4, the last number in the file
 name) goes through ``audiogan resynth`` (:func:`audiogan.generation.resynth.resynthesize`: audio -> log-mel
@@ -15,6 +15,13 @@ and the written WAV is compared with the input resampled to 16 kHz:
 
 Griffin-Lim is measured at 32 and 64 iterations. A trainable vocoder needs trained weights
 (``--checkpoint istft=runs/NAME/vocoder.pt``); without them its quality row says so.
+
+The FSDD default path (``--fsdd-path``, first): the same held-out recordings at 8 kHz through
+the features ``samples/configs/fsdd.toml`` makes and the default vocoder (no ``--set``), on the
+float output (no 16-bit WAV), beside the path before issue 16 (64 mel bands, Griffin-Lim 32 from a
+random phase) and with each lever alone. MR-STFT over FFT 256 / 512 / 1024 (the 16 kHz sizes'
+spans at 8 kHz), log-mel L1 on the 64-band FSDD log-mel for every row (a common judge; a finer
+layout gains nothing from it), and each row's real-time factor on these clips.
 
 Speed: the vocoder alone on the log-mel of 10 s of 16 kHz audio (one call, batch 1, no
 gradients), median of ``--repeat`` calls, as a real-time factor (audio seconds per compute
@@ -116,6 +123,60 @@ def quality(files: list[Path], name: str, config: dict, out: Path) -> tuple[floa
     return float(np.mean(stft)), float(np.mean(mel))
 
 
+#: FFT sizes of the 8 kHz MR-STFT (benchmarks.phase uses the same).
+FSDD_FFT_SIZES = (256, 512, 1024)
+SAMPLES_FSDD = Path(__file__).resolve().parents[1] / "samples" / "configs" / "fsdd.toml"
+
+
+def fsdd_path_rows() -> list[tuple[str, dict, dict]]:
+    """``(label, [feature] settings, griffinlim settings)``: the path before issue 16, each lever
+    alone, and the FSDD config with the default vocoder."""
+    from audiogan.config import load_toml
+
+    fsdd = load_toml(SAMPLES_FSDD)["feature"]
+    old = {**fsdd, "scale": "mel", "n_mels": 64}
+    return [
+        ("before: 64 mels, Griffin-Lim 32, random start", old, {"n_iter": 32, "init": "random"}),
+        ("64 mels, Griffin-Lim 32, PGHI start", old, {"n_iter": 32, "init": "pghi"}),
+        ("128 mels, Griffin-Lim 32, PGHI start", {**old, "n_mels": 128}, {"n_iter": 32, "init": "pghi"}),
+        ("linear bins, Griffin-Lim 32, random start", {**old, "scale": "linear"}, {"init": "random"}),
+        ("linear bins, PGHI alone (0 iterations)", {**old, "scale": "linear"}, {"n_iter": 0}),
+        (f"**default: {SAMPLES_FSDD.name} [feature], default griffinlim**", fsdd, {}),
+    ]
+
+
+def fsdd_path(files: list[Path]) -> list[tuple[str, float, float, float]]:
+    """``(label, MR-STFT, log-mel L1, real-time factor)`` per :func:`fsdd_path_rows` row, on the
+    vocoders' float output for ``files`` (mono, at the FSDD config's sample rate)."""
+    from audiogan.config import FeatureConfig
+    from audiogan.data.audio import load_audio
+    from audiogan.features import MelFrontEnd
+    from audiogan.plugins import get_registry
+
+    registry = get_registry()
+    rows = []
+    for label, feature, vocoder_settings in fsdd_path_rows():
+        fc = FeatureConfig.from_dict(feature)
+        judge = MelFrontEnd(FeatureConfig.from_dict({**feature, "scale": "mel", "n_mels": 64}))
+        front = MelFrontEnd(fc)
+        vocoder = registry.build("vocoder", "griffinlim", vocoder_settings, fc, 0).eval()
+        stft, mel, audio_seconds, compute_seconds = [], [], 0.0, 0.0
+        with torch.inference_mode():
+            vocoder(front.log_mel(torch.zeros(fc.n_fft)).transpose(1, 2))  # warm-up (numba load)
+            for path in files:
+                wave = torch.from_numpy(load_audio(path, fc.sample_rate))
+                log_mel = front.log_mel(wave).transpose(1, 2)
+                start = time.perf_counter()
+                out = vocoder(log_mel)[0]
+                compute_seconds += time.perf_counter() - start
+                audio_seconds += out.shape[-1] / fc.sample_rate
+                n = min(wave.shape[-1], out.shape[-1])
+                stft.append(mrstft_distance(wave, out, FSDD_FFT_SIZES))
+                mel.append(float((judge.log_mel(wave[:n]) - judge.log_mel(out[:n])).abs().mean()))
+        rows.append((label, float(np.mean(stft)), float(np.mean(mel)), audio_seconds / compute_seconds))
+    return rows
+
+
 def speed(registry, name: str, config: dict, repeat: int) -> tuple[float, int]:
     """(real-time factor for 10 s of 16 kHz audio, parameter count)."""
     from audiogan.config import FeatureConfig
@@ -157,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--files", type=int, default=0, help="at most this many test files (0 = all)")
     parser.add_argument("--repeat", type=int, default=5, help="timed calls per vocoder (median reported)")
+    parser.add_argument(
+        "--fsdd-path", action="store_true", help="only the FSDD default-path table (issue 16's measure)"
+    )
     args = parser.parse_args(argv)
     checkpoints = dict(item.split("=", 1) for item in args.checkpoint)
     settings: dict[str, dict] = {}
@@ -172,6 +236,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     registry = get_registry()
     rows = variants(registry, checkpoints, settings)
     print(f"torch threads: {torch.get_num_threads()}")
+    print("\n### The FSDD default path (held-out FSDD, file indices 0-4, float output; lower is better)\n")
+    if not args.data.is_dir():
+        print(f"(skipped: {args.data} not found)")
+    else:
+        files = test_files(args.data, range(0, 5), args.files or None)
+        print(f"{len(files)} files from {args.data}\n")
+        print("| features -> vocoder | MR-STFT distance | log-mel L1 (64 bands) | real-time factor |")
+        print("|---|---|---|---|")
+        path_rows = fsdd_path(files)
+        for label, stft, mel, rtf in path_rows:
+            print(f"| {label} | {stft:.4f} | {mel:.4f} | {rtf:.0f}x |", flush=True)
+        before, default = path_rows[0], path_rows[-1]
+        print(
+            f"\ndefault against before: MR-STFT {100 * (default[1] / before[1] - 1):+.1f}%, "
+            f"log-mel L1 {100 * (default[2] / before[2] - 1):+.1f}%"
+        )
+    if args.fsdd_path:
+        return 0
     print("\n### Copy-synthesis quality (held-out FSDD, file indices 0-4; lower is better)\n")
     if not args.data.is_dir():
         print(f"(skipped: {args.data} not found)")

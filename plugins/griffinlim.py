@@ -71,6 +71,10 @@ def mel_basis(feature_config: FeatureConfig) -> torch.Tensor:
                 return fb.detach().to(torch.float32).cpu().clone()
     except (ImportError, audiogan.AudioganError):
         pass  # no front end yet, or it needs statistics: build the identical basis below
+    if fc.scale == "linear":
+        from audiogan.features import linear_basis
+
+        return linear_basis(fc)
     return torchaudio.functional.melscale_fbanks(
         n_freqs=n_freqs,
         f_min=float(fc.f_min),
@@ -482,7 +486,7 @@ class GriffinLimVocoder(audiogan.Vocoder):
         batch, n_mels, n_frames = mel_magnitude.shape
         mel = mel_magnitude.transpose(0, 1).reshape(n_mels, batch * n_frames)  # (M, N): frames as columns
         linear = torch.matmul(c["inverse"], mel).clamp_min_(0.0)  # (F, N)
-        if self.config.nnls_iter:
+        if self.config.nnls_iter and self.feature_config.scale == "mel":  # a linear layout is exact already
             # Multiplicative updates keep the solution non-negative and lower ||mel - A x||; they
             # need a positive start, hence the tiny floor. Each bin feeds at most two mel bands, so
             # the basis is ~2 % non-zero and CSR products are ~7x faster than dense ones here.

@@ -6,6 +6,7 @@ reconstruction objective and its validation metric.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -52,6 +53,17 @@ class MultiScaleMelLoss(nn.Module):
                 self.transforms.append(MelFrontEnd(fc).mel)
                 continue
             n_fft = max(64, int(round(fc.n_fft * scale)))
+            if fc.scale == "linear":  # the same layout at this FFT size: its own bins, no filterbank
+                layout = dataclasses.replace(
+                    fc,
+                    n_fft=n_fft,
+                    win_length=None,
+                    hop_length=max(1, n_fft // 4),
+                    mel_mean=None,
+                    mel_std=None,
+                )
+                self.transforms.append(MelFrontEnd(layout).mel)
+                continue
             self.transforms.append(_mel_transform(fc, n_fft, max(8, int(round(fc.n_mels * min(scale, 1.0))))))
 
     def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
