@@ -1,6 +1,7 @@
 """Generation speed: real-time factor (seconds of audio per second of compute) for 10 s clips.
 
     python -m benchmarks.generate [--run RUN] [--clips N] [--seconds S] [--repeat K] [--n-iter I]
+                                  [--scale mel|linear]
 
 Rows, each for ``--clips`` clips of ``--seconds`` at 16 kHz (n_fft 1024, hop 256, 80 mels):
 
@@ -11,7 +12,8 @@ Rows, each for ``--clips`` clips of ``--seconds`` at 16 kHz (n_fft 1024, hop 256
 * whole generate path: :meth:`Synthesizer.generate` (frames + de-normalise + vocoder + peak
   normalisation), and :meth:`Synthesizer.stream` in 1 s chunks;
 * librosa: ``librosa.feature.inverse.mel_to_audio`` on the same magnitude mel with the same
-  iteration count and an HTK, un-normalised mel basis like ours (the call a user would make).
+  iteration count and an HTK, un-normalised mel basis like ours (the call a user would make);
+  with ``--scale linear``, ``librosa.griffinlim`` on the magnitude itself.
 
 Without ``--run`` the generator is the built-in ``lstm`` at its default size (hidden 256, 2
 layers) with random weights: speed does not depend on training. Targets (issue 5, 2 CPU cores):
@@ -47,15 +49,17 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return min(walls), min(cpus)
 
 
-def random_run(folder: Path) -> Path:
-    """A run folder holding a default-size ``lstm`` generator.pt with random weights."""
+def random_run(folder: Path, scale: str = "mel") -> Path:
+    """A run folder holding a default-size ``lstm`` generator.pt with random weights, on the default
+    16 kHz features with ``scale`` ("mel": 80 bands; "linear": the 513 STFT bins)."""
     from audiogan.checkpoint import generator_file, save_checkpoint
     from audiogan.config import FeatureConfig
     from audiogan.plugins import get_registry
 
     registry = get_registry()
     # Statistics in the range real 16 kHz speech gives (log-mel mean about -5, std about 2).
-    fc = FeatureConfig(mel_mean=[-5.0] * 80, mel_std=[2.0] * 80)
+    bins = FeatureConfig(scale=scale).n_mels
+    fc = FeatureConfig(scale=scale, mel_mean=[-5.0] * bins, mel_std=[2.0] * bins)
     torch.manual_seed(0)
     gen = registry.build("generator", "lstm", {}, fc, 10)
     save_checkpoint(
@@ -79,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's own choice)"
     )
+    parser.add_argument(
+        "--scale",
+        choices=("mel", "linear"),
+        default="mel",
+        help="feature.scale of the random run (default mel)",
+    )
     parser.add_argument("--skip-librosa", action="store_true", help="leave out the (slow) librosa row")
     args = parser.parse_args(argv)
 
@@ -88,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     with tempfile.TemporaryDirectory(prefix="audiogan-bench-") as tmp:
-        run = args.run or random_run(Path(tmp))
+        run = args.run or random_run(Path(tmp), args.scale)
         config = {} if args.n_iter is None else {"n_iter": args.n_iter}
         synth = audiogan.load(run, device="cpu", vocoder="griffinlim", vocoder_config=config)
     fc, n, seconds = synth.feature_config, args.clips, args.seconds
@@ -138,6 +148,15 @@ def main(argv: list[str] | None = None) -> int:
         def librosa_gl() -> None:
             # librosa's BLAS/FFT threads follow the environment; torch's setting does not reach them
             for i in range(n):
+                if fc.scale == "linear":  # the magnitude itself: librosa's Griffin-Lim, no mel inverse
+                    librosa.griffinlim(
+                        magnitude[i],
+                        n_iter=n_iter,
+                        hop_length=fc.hop_length,
+                        win_length=fc.win,
+                        n_fft=fc.n_fft,
+                    )
+                    continue
                 librosa.feature.inverse.mel_to_audio(
                     magnitude[i],
                     sr=fc.sample_rate,
@@ -154,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
 
         librosa_times = timed(librosa_gl, 1)
         librosa_seconds = librosa_times[0]
-        rows.append((f"librosa mel_to_audio, {n_iter} iter", librosa_times))
+        peer = "griffinlim" if fc.scale == "linear" else "mel_to_audio"
+        rows.append((f"librosa {peer}, {n_iter} iter", librosa_times))
 
     print(
         f"{n} clips x {seconds:g} s at {fc.sample_rate} Hz "
