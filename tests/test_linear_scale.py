@@ -87,19 +87,32 @@ def test_griffin_lim_resynthesises_a_linear_layout_closer_than_a_mel_one() -> No
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    from audiogan.training.loop import train
-
+def corpus(tmp_path_factory) -> Path:
     corpus = tmp_path_factory.mktemp("linear") / "corpus"
     for label, f0 in (("low", 140.0), ("high", 260.0)):
         (corpus / label).mkdir(parents=True)
         for i in range(3):
             sf.write(corpus / label / f"{i}.wav", _voice(0.4, f0 + 10 * i, seed=i), SR)
+    return corpus
+
+
+@pytest.fixture(scope="module")
+def run(corpus, tmp_path_factory) -> Path:
+    from audiogan.training.loop import train
+
     config = {
         "feature": {"sample_rate": SR, "n_fft": 256, "hop_length": 64, "scale": "linear"},
         "generator": {"name": "gru", "hidden_size": 16, "num_layers": 1, "latent_dim": 4, "noise_dim": 2},
         "discriminator": {"name": "gru", "hidden_size": 16, "num_layers": 1},
-        "train": {"steps": 4, "batch_size": 4, "seq_frames": 8, "sample_frames": 8, "checkpoint_every": 2},
+        "train": {
+            "steps": 4,
+            "batch_size": 4,
+            "seq_frames": 8,
+            "sample_frames": 8,
+            "checkpoint_every": 2,
+            "eval_every": 2,
+            "eval_clips": 4,
+        },
     }
     root = tmp_path_factory.mktemp("linear-run") / "run"
     train(corpus, root, config, progress=False)
@@ -123,3 +136,42 @@ def test_every_built_in_vocoder_keeps_its_contract_on_a_linear_layout(name) -> N
     from audiogan.testing import check_vocoder
 
     check_vocoder(get_registry().get("vocoder", name), LINEAR)
+
+
+def test_held_out_distance_of_a_linear_run_is_taken_on_pooled_mel_bands() -> None:
+    from audiogan.evaluation.in_training import POOL_BANDS, MelPool
+
+    front = MelFrontEnd(LINEAR)
+    t = np.arange(SR // 2) / SR
+    real = [
+        front.log_mel(torch.from_numpy((0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32)))[0].numpy()
+        for f in (300.0, 1200.0, 2500.0)
+    ]
+    stacked = np.concatenate(real)
+    fc = FeatureConfig.from_dict(
+        {
+            **LINEAR.to_dict(),
+            "mel_mean": stacked.mean(0).tolist(),
+            "mel_std": (stacked.std(0) + 1e-3).tolist(),
+        }
+    )
+    normalised = [front.__class__(fc).normalise(torch.from_numpy(x)).numpy() for x in real]
+    pool = MelPool(fc, normalised)
+    pooled = [pool(x) for x in normalised]
+    assert pooled[0].shape[1] <= POOL_BANDS
+    peaks = [int(np.argmax(p[5:-5].mean(0))) for p in pooled]  # the band each tone lands in
+    assert peaks[0] < peaks[1] < peaks[2], peaks
+
+
+def test_a_linear_run_records_its_held_out_scores(run, corpus) -> None:
+    import json
+
+    from audiogan.data.dataset import load_dataset
+    from audiogan.evaluation.in_training import POOL_BANDS, training_evaluator
+
+    evaluator = training_evaluator(load_dataset(corpus, LINEAR, progress=False, workers=1))
+    assert evaluator.pool is not None and evaluator.real_sequences[0].shape[1] == LINEAR.n_mels
+    assert evaluator.pool(evaluator.real_sequences[0]).shape[1] <= POOL_BANDS
+
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any(np.isfinite(row.get("window_fd", np.nan)) for row in rows)

@@ -22,7 +22,51 @@ if TYPE_CHECKING:
     from audiogan.data.dataset import FeatureSet
     from audiogan.data.whole import WholeSounds
 
-__all__ = ["TrainingEvaluator", "evaluate_during_training", "training_evaluator"]
+__all__ = ["MelPool", "TrainingEvaluator", "evaluate_during_training", "training_evaluator"]
+
+#: Mel bands a linear layout's frames are pooled into before the held-out distance.
+POOL_BANDS = 64
+
+
+class MelPool:
+    """Normalised frames of a ``scale = "linear"`` layout -> normalised log-mel of :data:`POOL_BANDS`
+    HTK bands, standardised per band by the real clips' pooled statistics.
+
+    Why: the window distance PCA-projects whole windows, and hundreds of fine linear bins let
+    frame-to-frame detail within a harmonic decide it; a mel run's figure is dominated by the
+    spectral envelope. On FSDD the unpooled figure picked an early best.pt (step 6,000) whose
+    clips a classifier recognised less than the mel run's (benchmarks/RESULTS.md, "scale").
+    """
+
+    def __init__(self, fc: FeatureConfig, real: list[np.ndarray]) -> None:
+        import torchaudio
+
+        first, stop = fc.linear_bins
+        basis = torchaudio.functional.melscale_fbanks(
+            n_freqs=fc.n_fft // 2 + 1,
+            f_min=float(fc.f_min),
+            f_max=float(fc.f_max if fc.f_max is not None else fc.sample_rate / 2),
+            n_mels=POOL_BANDS,
+            sample_rate=fc.sample_rate,
+            norm=None,
+            mel_scale="htk",
+        )[first:stop]
+        keep = basis.sum(0) > 0  # bands with no bin of this layout would be constant
+        self.basis = basis[:, keep].numpy().astype(np.float64)
+        self.mean = np.asarray(fc.mel_mean, dtype=np.float64)
+        self.scale = fc.norm_scale * np.asarray(fc.mel_std, dtype=np.float64)
+        self.floor = float(fc.log_floor)
+        self.norm_scale = float(fc.norm_scale)
+        pooled = np.concatenate([self._log_mel(x) for x in real])
+        self.pool_mean, self.pool_std = pooled.mean(0), pooled.std(0) + 1e-6
+
+    def _log_mel(self, x: np.ndarray) -> np.ndarray:
+        magnitude = np.exp(np.asarray(x, dtype=np.float64) * self.scale + self.mean)
+        return np.log(np.maximum(magnitude @ self.basis, self.floor))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """``(T, F)`` normalised linear frames -> ``(T, bands)`` float32."""
+        return ((self._log_mel(x) - self.pool_mean) / (self.norm_scale * self.pool_std)).astype(np.float32)
 
 
 class TrainingEvaluator(metrics.WindowFD):
@@ -37,6 +81,8 @@ class TrainingEvaluator(metrics.WindowFD):
     """
 
     whole: WholeSounds | None = None
+    #: Linear layouts: frames pass through this :class:`MelPool` before the distances.
+    pool: MelPool | None = None
 
     def __init__(
         self,
@@ -97,14 +143,17 @@ def training_evaluator(
         real = [whole.sound(dataset, int(i)) for i in index]
     else:
         real = [np.asarray(dataset.clip(int(i))) for i in index]
+    fc = dataset.feature_config
+    pool = MelPool(fc, real) if fc is not None and fc.scale == "linear" and fc.has_stats else None
     evaluator = TrainingEvaluator(
-        real,
+        [pool(x) for x in real] if pool is not None else real,
         np.asarray(dataset.labels)[index],
         k=k,
         pca_dim=pca_dim,
-        feature_config=dataset.feature_config,
+        feature_config=fc,
     )
-    evaluator.whole = whole
+    evaluator.whole, evaluator.pool = whole, pool
+    evaluator.real_sequences = real  # the clip-level figures (lengths) read the run's own frames
     return evaluator
 
 
@@ -151,10 +200,12 @@ def evaluate_during_training(
     if whole is not None and fc is not None:
         record = {"trim_db": whole.trim_db, "pad_frames": whole.pad_frames}
         sequences = [seq[: sound_frames(seq, fc, record, at_least=evaluator.k)] for seq in sequences]
-    scores = evaluator.scores(sequences)
+    pool = getattr(evaluator, "pool", None)
+    compared = [pool(seq) for seq in sequences] if pool is not None else sequences
+    scores = evaluator.scores(compared)
     if isinstance(evaluator, TrainingEvaluator):
         classes = labels.cpu().numpy() if labels is not None else np.full(num_clips, -1)
-        scores.update(evaluator.collapse_scores(sequences, classes))
+        scores.update(evaluator.collapse_scores(compared, classes))
         if evaluator.feature_config is not None:
             clip = clip_scores(evaluator.real_sequences, sequences, evaluator.feature_config)
             scores.update({key: value for key, value in clip.items() if np.isfinite(value)})
