@@ -140,6 +140,7 @@ def fsdd_path_rows() -> list[tuple[str, dict, dict]]:
         ("64 mels, Griffin-Lim 32, PGHI start", old, {"n_iter": 32, "init": "pghi"}),
         ("128 mels, Griffin-Lim 32, PGHI start", {**old, "n_mels": 128}, {"n_iter": 32, "init": "pghi"}),
         ("linear bins, Griffin-Lim 32, random start", {**old, "scale": "linear"}, {"init": "random"}),
+        ("linear bins, Griffin-Lim 32, PGHI start", {**old, "scale": "linear"}, {"init": "pghi"}),
         ("linear bins, PGHI alone (0 iterations)", {**old, "scale": "linear"}, {"n_iter": 0}),
         (f"**default: {SAMPLES_FSDD.name} [feature], default griffinlim**", fsdd, {}),
     ]
