@@ -237,12 +237,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     registry = get_registry()
     rows = variants(registry, checkpoints, settings)
     print(f"torch threads: {torch.get_num_threads()}")
+    files = test_files(args.data, range(0, 5), args.files or None) if args.data.is_dir() else None
+    found = (
+        f"{len(files)} files from {args.data}\n" if files is not None else f"(skipped: {args.data} not found)"
+    )
     print("\n### The FSDD default path (held-out FSDD, file indices 0-4, float output; lower is better)\n")
-    if not args.data.is_dir():
-        print(f"(skipped: {args.data} not found)")
-    else:
-        files = test_files(args.data, range(0, 5), args.files or None)
-        print(f"{len(files)} files from {args.data}\n")
+    print(found)
+    if files is not None:
         print("| features -> vocoder | MR-STFT distance | log-mel L1 (64 bands) | real-time factor |")
         print("|---|---|---|---|")
         path_rows = fsdd_path(files)
@@ -256,11 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.fsdd_path:
         return 0
     print("\n### Copy-synthesis quality (held-out FSDD, file indices 0-4; lower is better)\n")
-    if not args.data.is_dir():
-        print(f"(skipped: {args.data} not found)")
-    else:
-        files = test_files(args.data, range(0, 5), args.files or None)
-        print(f"{len(files)} files from {args.data}\n")
+    print(found)
+    if files is not None:
         print("| vocoder | MR-STFT distance | log-mel L1 |\n|---|---|---|")
         with tempfile.TemporaryDirectory() as tmp:
             for i, (label, name, config, why) in enumerate(rows):

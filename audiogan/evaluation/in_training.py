@@ -39,18 +39,13 @@ class MelPool:
     """
 
     def __init__(self, fc: FeatureConfig, real: list[np.ndarray]) -> None:
-        import torchaudio
+        import dataclasses
+
+        from audiogan.features import MelFrontEnd
 
         first, stop = fc.linear_bins
-        basis = torchaudio.functional.melscale_fbanks(
-            n_freqs=fc.n_fft // 2 + 1,
-            f_min=float(fc.f_min),
-            f_max=float(fc.f_max if fc.f_max is not None else fc.sample_rate / 2),
-            n_mels=POOL_BANDS,
-            sample_rate=fc.sample_rate,
-            norm=None,
-            mel_scale="htk",
-        )[first:stop]
+        mel_layout = dataclasses.replace(fc, scale="mel", n_mels=POOL_BANDS, mel_mean=None, mel_std=None)
+        basis = MelFrontEnd(mel_layout).mel.mel_scale.fb[first:stop]  # the front end's own mel bands
         keep = basis.sum(0) > 0  # bands with no bin of this layout would be constant
         self.basis = basis[:, keep].numpy().astype(np.float64)
         self.mean = np.asarray(fc.mel_mean, dtype=np.float64)
