@@ -241,3 +241,23 @@ def test_prepare_prints_the_mode_auto_picks(corpus, capsys) -> None:
     assert main(args + ["--n-mels", "24"]) == 0
     out = capsys.readouterr().out
     assert "examples:    whole sounds (data.mode=auto)" in out and "too short:   none" in out
+
+
+def test_loud_span_of_a_long_take_needs_no_copy_of_its_frames():
+    """`prepare` measures every file's sound span to choose data.mode; an hour-long take's frames
+    (~70 MB float32) once became ~290 MB of float64 copies there, four times the 400 MB target's room."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    frames = rng.normal(-6.0, 1.0, size=(200_000, 80)).astype(np.float32)  # 64 MB
+    frames[150_000:150_010] += 8.0  # one loud moment: the span is 40 dB around it
+    expected_power = np.exp(2.0 * frames[149_000:151_000].astype(np.float64)).sum(axis=1)
+    tracemalloc.start()
+    try:
+        start, stop = loud_span(frames)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, f"loud_span allocated {peak / 2**20:.0f} MiB for a 64 MB input"
+    loud = np.flatnonzero(10 * np.log10(expected_power / expected_power.max()) >= -40.0)
+    assert (start, stop) == (149_000 + loud[0], 149_000 + loud[-1] + 1)

@@ -15,16 +15,22 @@ __all__ = ["SILENCE_DB", "denormalise", "loud_span", "normalise"]
 
 #: Frames this far below a clip's loudest frame are silence (librosa.effects.split's default top_db).
 SILENCE_DB = 40.0
+_ROWS = 4096  # frames per block when summing power (bounded memory for any length)
 
 
 def loud_span(log_mel: np.ndarray, top_db: float = SILENCE_DB) -> tuple[int, int]:
     """``(start, stop)``: the frames ``[start, stop)`` of ``log_mel (T, M)`` (natural-log mel
     magnitude) from the first to the last frame within ``top_db`` dB of the loudest; ``(0, 0)``
     for an empty or all-silent clip."""
-    x = np.asarray(log_mel, dtype=np.float64)
+    x = np.asarray(log_mel)
     if x.size == 0:
         return 0, 0
-    power = np.exp(2.0 * x).sum(axis=1)
+    # Per-frame power in row blocks: a whole float64 copy of an hour-long take's frames (and its
+    # exp) would be ~290 MB, more than the rest of `prepare` needs for any length.
+    power = np.empty(x.shape[0], dtype=np.float64)
+    for start in range(0, x.shape[0], _ROWS):
+        block = np.asarray(x[start : start + _ROWS], dtype=np.float64)
+        power[start : start + _ROWS] = np.exp(2.0 * block).sum(axis=1)
     peak = float(power.max())
     if not peak > 0:
         return 0, 0
