@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio
 
+from audiogan.data.resample import BandedResampler
 from audiogan.errors import DataError
 from audiogan.fileio import atomic_path
 
@@ -181,7 +181,7 @@ def decode(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[n
     return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
 
 
-_RESAMPLERS: dict[tuple[int, int], torchaudio.transforms.Resample] = {}
+_RESAMPLERS: dict[tuple[int, int], BandedResampler] = {}
 _RESAMPLERS_LOCK = threading.Lock()
 
 
@@ -212,8 +212,11 @@ def resample_source_rate(orig_rate: int, new_rate: int) -> int:
     return new  # pathological (rates far apart): leave the samples as they are
 
 
-def resampler(orig_rate: int, new_rate: int) -> torchaudio.transforms.Resample:
-    """The (cached) torchaudio windowed-sinc resampler from ``orig_rate`` to ``new_rate``; works on (..., S).
+def resampler(orig_rate: int, new_rate: int) -> BandedResampler:
+    """The (cached) windowed-sinc resampler from ``orig_rate`` to ``new_rate``; works on (..., S).
+
+    torchaudio's filter (``transforms.Resample`` with its defaults), computed as banded matrix
+    products: see :mod:`audiogan.data.resample`.
 
     The kernel is bounded in size: see :func:`resample_source_rate`.
     """
@@ -221,12 +224,12 @@ def resampler(orig_rate: int, new_rate: int) -> torchaudio.transforms.Resample:
     with _RESAMPLERS_LOCK:
         module = _RESAMPLERS.get(key)
         if module is None:
-            module = _RESAMPLERS[key] = torchaudio.transforms.Resample(*key)
+            module = _RESAMPLERS[key] = BandedResampler(*key)
     return module
 
 
 def resample(audio: np.ndarray | torch.Tensor, orig_rate: int, new_rate: int) -> np.ndarray:
-    """Resample mono float32 audio with torchaudio's windowed-sinc filter (kernel cached per rate pair)."""
+    """Resample mono float32 audio with torchaudio's windowed-sinc filter (cached per rate pair)."""
     if orig_rate == new_rate:
         return np.asarray(audio, dtype=np.float32)
     module = resampler(orig_rate, new_rate)

@@ -1,9 +1,10 @@
 """Files to raw log-mel features: decode, mix to mono, resample, log-mel, in batches.
 
-The only code whose output the feature cache stores, so :data:`EXTRACTOR_VERSION` (a digest of
-this module, :mod:`audiogan.data.audio` and :mod:`audiogan.features`, plus the versions of the
-libraries they call) is part of the cache's key: editing any of them invalidates old caches by
-itself, with no constant to remember to bump.
+With :mod:`audiogan.data.stream` (long files), the code whose output the feature cache stores,
+so :data:`EXTRACTOR_VERSION` (a digest of this module, :mod:`audiogan.data.audio`,
+:mod:`audiogan.data.resample`, :mod:`audiogan.data.stream` and :mod:`audiogan.features`, plus the
+versions of the libraries they call) is part of the cache's key: editing any of them invalidates
+old caches by itself, with no constant to remember to bump.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torchaudio
 
 from audiogan import features
 from audiogan.config import FeatureConfig
-from audiogan.data import audio
+from audiogan.data import audio, resample, stream
 from audiogan.features import MelFrontEnd
 
 __all__ = ["EXTRACTOR_VERSION", "extract", "extract_many", "extractor_version"]
@@ -31,7 +32,7 @@ def extractor_version() -> str:
     """A digest of the feature-making code (its syntax tree: comments and layout do not count) and
     of the torch, torchaudio and libsndfile versions that run it."""
     digest = hashlib.sha256()
-    for path in (features.__file__, audio.__file__, __file__):
+    for path in (features.__file__, audio.__file__, resample.__file__, stream.__file__, __file__):
         source = Path(path).read_text(encoding="utf-8")
         digest.update(ast.dump(ast.parse(source)).encode())
     for version in (torch.__version__, torchaudio.__version__, soundfile.__libsndfile_version__):
