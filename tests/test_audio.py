@@ -118,3 +118,27 @@ def test_write_audio_errors_name_the_file(tmp_path):
         write_audio(tmp_path / "x.mp9", np.zeros(4), 8000, format="mp9")
     with pytest.raises(DataError, match="y.flac"):
         write_audio(tmp_path / "y.flac", np.zeros(4), 8000, format="flac", subtype="FLOAT")
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_16_bit_files_read_as_integers_give_the_float_reads_samples_exactly(tmp_path, channels):
+    rng = np.random.default_rng(channels)
+    pcm = rng.integers(-32768, 32768, size=(20000, channels)).astype(np.int16)
+    pcm[:3] = [-32768] * channels, [32767] * channels, [1] * channels  # the extremes and the smallest step
+    path = tmp_path / "pcm16.wav"
+    sf.write(path, pcm, 22050, subtype="PCM_16")
+    with sf.SoundFile(path) as handle:
+        got, checked = audio.read_mono(handle, 30000)
+    with sf.SoundFile(path) as handle:
+        expected = audio.to_mono(handle.read(dtype="float32", always_2d=True))
+    assert checked and got.dtype == np.float32
+    assert np.array_equal(got, expected)
+
+
+def test_float_files_are_read_as_floats_and_left_to_be_checked(tmp_path):
+    path = tmp_path / "float.wav"
+    sf.write(path, np.array([[0.5, -0.25], [np.inf, 0.0]], dtype=np.float32), 8000, subtype="FLOAT")
+    with sf.SoundFile(path) as handle:
+        got, checked = audio.read_mono(handle, 10)
+    assert not checked
+    assert got[0] == np.float32(0.125) and audio.check_samples(got) == audio.REASON_NON_FINITE

@@ -180,7 +180,7 @@ def stream_log_mel(
         read = 0
         while True:
             try:
-                data = handle.read(block, dtype="float32", always_2d=True)
+                mono, checked = audio.read_mono(handle, block)
             except Exception as exc:  # damage mid-stream: keep what came before
                 small = max(1, int(FINE_SECONDS * rate))
                 if block > small:  # a whole block is lost with the error: go back, creep up to the damage
@@ -192,14 +192,13 @@ def stream_log_mel(
                         pass
                 result.problem = _problem(audio.REASON_UNREADABLE, read / rate, result.total_seconds, exc)
                 break
-            if data.shape[0] == 0:
+            if mono.shape[0] == 0:
                 break
-            mono = audio.to_mono(data)
-            bad = audio.check_samples(mono)
+            bad = None if checked else audio.check_samples(mono)
             if bad is not None:
                 result.problem = _problem(bad, read / rate, result.total_seconds)
                 break
-            read += data.shape[0]
+            read += mono.shape[0]
             out = frames.push(resampler.push(mono))
             result.seconds = read / rate
             if out.shape[0]:
