@@ -3,6 +3,7 @@ mid-stream keeps what came before it. (Memory and speed: benchmarks/stream.py.)"
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from audiogan.config import FeatureConfig
-from audiogan.data import audio, cache
+from audiogan.data import audio, cache, stream
 from audiogan.data.dataset import load_dataset
 from audiogan.data.extract import extract
 from audiogan.data.stream import StreamResult, stream_log_mel
@@ -27,16 +28,18 @@ def noisy_tone(path: Path, seconds: float, rate: int, channels: int = 1, subtype
 
 
 @pytest.mark.parametrize(
-    ("rate", "channels", "layout"),
+    ("rate", "channels", "layout", "subtype"),
     [
-        (44100, 2, {}),  # the common case: resampled, stereo
-        (16000, 1, {}),  # no resampling
-        (22050, 1, {"sample_rate": 8000, "n_fft": 511, "hop_length": 100, "n_mels": 20}),  # odd FFT size
-        (44101, 1, {}),  # an odd rate the resampler rounds to a nearby one first
+        (44100, 2, {}, "FLOAT"),  # the common case: resampled, stereo
+        (44100, 2, {}, "PCM_16"),  # the same, read as integers
+        (48000, 1, {}, "PCM_16"),  # a resampler that merges strides
+        (16000, 1, {}, "FLOAT"),  # no resampling
+        (22050, 1, {"sample_rate": 8000, "n_fft": 511, "hop_length": 100, "n_mels": 20}, "FLOAT"),  # odd FFT
+        (44101, 1, {}, "FLOAT"),  # an odd rate the resampler rounds to a nearby one first
     ],
 )
-def test_streamed_features_equal_the_whole_file(tmp_path, rate, channels, layout):
-    path = noisy_tone(tmp_path / "take.wav", 3.3, rate, channels)
+def test_streamed_features_equal_the_whole_file(tmp_path, rate, channels, layout, subtype):
+    path = noisy_tone(tmp_path / "take.wav", 3.3, rate, channels, subtype)
     fc = FeatureConfig(**layout)
     whole, seconds, reason = extract(path, fc)
     result = StreamResult()
@@ -111,3 +114,36 @@ def test_a_file_bad_from_the_start_is_still_an_error(tmp_path):
     with pytest.raises(audio.AudioFileError) as caught:
         list(stream_log_mel(path, FeatureConfig(sample_rate=8000, n_fft=256, hop_length=64, n_mels=16)))
     assert caught.value.reason == audio.REASON_NON_FINITE
+
+
+def _reader_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "audiogan-read"]
+
+
+def test_a_stream_stopped_early_closes_its_file_and_its_reader_thread(tmp_path, monkeypatch):
+    path = noisy_tone(tmp_path / "long.wav", 3.0, 44100, 2)
+    opened = []
+    real_open = audio.open_audio
+
+    def open_and_remember(p):
+        opened.append(real_open(p))
+        return opened[-1]
+
+    monkeypatch.setattr(audio, "open_audio", open_and_remember)
+    blocks = stream_log_mel(path, FeatureConfig(), block_seconds=0.1)
+    assert next(blocks).shape[1] == FeatureConfig().n_mels
+    blocks.close()
+    assert opened and opened[0].closed
+    assert not _reader_threads()
+
+
+def test_an_error_in_the_reader_thread_reaches_the_caller():
+    def failing():
+        yield 1
+        raise KeyError("in the worker")
+
+    items = stream._in_background(failing())
+    assert next(items) == 1
+    with pytest.raises(KeyError, match="in the worker"):
+        next(items)
+    assert not _reader_threads()
