@@ -120,14 +120,14 @@ def _read_error(path: Path, exc: BaseException) -> AudioFileError:
 
 
 def to_mono(data: np.ndarray) -> np.ndarray:
-    """``(S, C)`` float32 -> ``(S,)``, the mean of the channels.
+    """``(S, C)`` float32 or int16 -> ``(S,)`` float32, the mean of the channels.
 
     Summed channel by channel: numpy's ``mean(axis=1)`` over a few interleaved channels was the
     slowest step of streaming a long stereo file (0.66 of 2.2 s for ten minutes of 44.1 kHz).
     """
     if data.shape[1] == 1:
-        return np.ascontiguousarray(data[:, 0])
-    mono = data[:, 0].copy()
+        return np.ascontiguousarray(data[:, 0], dtype=np.float32)
+    mono = data[:, 0].astype(np.float32)
     for channel in range(1, data.shape[1]):
         mono += data[:, channel]
     mono *= np.float32(1.0 / data.shape[1])
@@ -145,12 +145,7 @@ def read_mono(handle: sf.SoundFile, frames: int) -> tuple[np.ndarray, bool]:
     """
     if handle.subtype != "PCM_16" or handle.channels * 32768 >= 1 << 24:
         return to_mono(handle.read(frames, dtype="float32", always_2d=True)), False
-    data = handle.read(frames, dtype="int16", always_2d=True)
-    mono = data[:, 0].astype(np.float32)
-    for channel in range(1, data.shape[1]):
-        mono += data[:, channel]
-    if data.shape[1] > 1:
-        mono *= np.float32(1.0 / data.shape[1])
+    mono = to_mono(handle.read(frames, dtype="int16", always_2d=True))
     mono *= np.float32(2.0**-15)
     return mono, True
 

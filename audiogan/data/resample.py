@@ -39,11 +39,11 @@ class BandedResampler:
     """
 
     def __init__(self, orig_rate: int, new_rate: int) -> None:
-        self.reference = torchaudio.transforms.Resample(int(orig_rate), int(new_rate))
+        reference = torchaudio.transforms.Resample(int(orig_rate), int(new_rate))  # for its kernel
         g = math.gcd(int(orig_rate), int(new_rate))
         stride, phases = int(orig_rate) // g, int(new_rate) // g
-        self.width = int(self.reference.width)
-        kernel = self.reference.kernel[:, 0].detach()  # (phases, 2 * width + stride)
+        self.width = int(reference.width)
+        kernel = reference.kernel[:, 0].detach()  # (phases, 2 * width + stride)
         # Several strides are taken as one row when a stride is shorter than the filter's reach
         # (48 -> 16 kHz: 3 input samples per output, 41 taps), so the products stay large.
         merge = max(1, -(-2 * self.width // stride))
